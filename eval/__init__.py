@@ -1,0 +1,1 @@
+"""dealx eval: load run + gold -> align -> score -> tables and reports."""

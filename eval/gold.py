@@ -1,0 +1,104 @@
+"""Load gold files and check them against the schema and the seed articles they label."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from pipeline.documents import Document, load_documents
+from pipeline.errors import InputError
+from schemas.gold import GoldDocument
+
+
+@dataclass(frozen=True)
+class GoldProblem:
+    """One problem in a gold file, printed as `file: field: message`."""
+
+    file: Path
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.field}: {self.message}"
+
+
+def error_location(loc: tuple[int | str, ...]) -> str:
+    """Render a pydantic error location as a path: ("deals", 0, "amount") -> deals[0].amount."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(document)"
+
+
+def parse_gold_file(path: Path) -> tuple[GoldDocument | None, list[GoldProblem]]:
+    """Parse one gold file; problems name the field, or the line for invalid JSON."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        return None, [GoldProblem(path, "(file)", f"not UTF-8 (byte {exc.start})")]
+    except json.JSONDecodeError as exc:
+        return None, [GoldProblem(path, f"line {exc.lineno}", f"invalid JSON: {exc.msg}")]
+    try:
+        gold = GoldDocument.model_validate(data)
+    except ValidationError as exc:
+        return None, [
+            GoldProblem(path, error_location(error["loc"]), error["msg"])
+            for error in exc.errors(include_url=False)
+        ]
+    if gold.doc_id != path.stem:
+        return gold, [GoldProblem(path, "doc_id", f"{gold.doc_id!r} differs from file stem")]
+    return gold, []
+
+
+def check_quotes(path: Path, gold: GoldDocument, document: Document) -> list[GoldProblem]:
+    """Every evidence quote must occur verbatim in the seed, and offsets (if given) must fit."""
+    problems: list[GoldProblem] = []
+    for kind in ("companies", "people", "deals"):
+        for index, record in enumerate(getattr(gold, kind)):
+            for ev_index, evidence in enumerate(record.evidence):
+                field = f"{kind}[{index}].evidence[{ev_index}]"
+                if evidence.quote not in document.text:
+                    problems.append(
+                        GoldProblem(path, f"{field}.quote", f"not found in {document.path}")
+                    )
+                elif evidence.start is not None and (
+                    document.text[evidence.start : evidence.end] != evidence.quote
+                ):
+                    problems.append(
+                        GoldProblem(path, f"{field}.start", "offsets do not span the quote")
+                    )
+    return problems
+
+
+def validate_gold_dir(gold_dir: Path, seeds_dir: Path) -> list[GoldProblem]:
+    """Check every gold file in `gold_dir` against the schema and its seed; [] when all is clean."""
+    documents = {doc.doc_id: doc for doc in load_documents([seeds_dir])}
+    files = sorted(gold_dir.glob("*.json"))
+    if not files:
+        return [GoldProblem(gold_dir, "(folder)", "no gold files (*.json)")]
+    problems: list[GoldProblem] = []
+    for path in files:
+        gold, found = parse_gold_file(path)
+        problems.extend(found)
+        if gold is None:
+            continue
+        document = documents.get(path.stem)
+        if document is None:
+            problems.append(GoldProblem(path, "doc_id", f"no document {path.stem!r} in {seeds_dir}"))
+            continue
+        problems.extend(check_quotes(path, gold, document))
+    return problems
+
+
+def load_gold_dir(gold_dir: Path) -> dict[str, GoldDocument]:
+    """Load every valid gold file, keyed by document id; invalid files raise InputError."""
+    golds: dict[str, GoldDocument] = {}
+    for path in sorted(gold_dir.glob("*.json")):
+        gold, problems = parse_gold_file(path)
+        if problems or gold is None:
+            raise InputError(str(problems[0]))
+        golds[gold.doc_id] = gold
+    return golds

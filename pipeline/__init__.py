@@ -1,0 +1,1 @@
+"""dealx pipeline: read documents -> build request -> cache or model -> validate -> ground -> write run."""

@@ -1,0 +1,51 @@
+"""Gold records: the extraction schemas plus the `optional` flags of gold/GUIDELINES.md."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from schemas.records import Company, Deal, DocumentExtraction, Person, Record
+
+
+class GoldFlags(Record):
+    """`optional: true` marks a whole record as ambiguous; `optional_fields` marks single fields.
+
+    An extractor is neither rewarded nor penalised for what is optional.
+    """
+
+    optional: bool = False
+    optional_fields: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _optional_fields_exist(self) -> GoldFlags:
+        known = set(type(self).model_fields) - {"optional", "optional_fields", "evidence"}
+        unknown = [name for name in self.optional_fields if name not in known]
+        if unknown:
+            raise ValueError(f"optional_fields names unknown fields: {', '.join(unknown)}")
+        return self
+
+    @model_validator(mode="after")
+    def _has_evidence(self) -> GoldFlags:
+        if not getattr(self, "evidence", None):
+            raise ValueError("a gold record needs at least one evidence quote")
+        return self
+
+
+class GoldCompany(GoldFlags, Company):
+    """A hand-labeled company."""
+
+
+class GoldPerson(GoldFlags, Person):
+    """A hand-labeled person."""
+
+
+class GoldDeal(GoldFlags, Deal):
+    """A hand-labeled deal."""
+
+
+class GoldDocument(DocumentExtraction):
+    """A hand-labeled document, validated by the same schemas as an extraction."""
+
+    companies: list[GoldCompany] = Field(default_factory=list)  # type: ignore[assignment]
+    people: list[GoldPerson] = Field(default_factory=list)  # type: ignore[assignment]
+    deals: list[GoldDeal] = Field(default_factory=list)  # type: ignore[assignment]
