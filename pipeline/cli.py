@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from eval.gold import load_gold_dir, validate_gold_dir
+from pipeline.cache import ResponseCache
 from pipeline.errors import EXIT_FAILED, DealxError
+from pipeline.fixtures import export_entries, import_entries
+from pipeline.runner import default_run_dir, extract_run
+from pipeline.settings import load_settings
 from schemas.records import DocumentExtraction
 
 app = typer.Typer(
@@ -24,6 +28,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 GoldDir = Annotated[Path, typer.Argument(help="Folder of gold/<doc_id>.json files.")]
+FIXTURES = Path("tests/fixtures/responses")
 SeedsOpt = Annotated[Path, typer.Option("--seeds", help="Folder of the articles gold labels.")]
 
 
@@ -62,6 +67,80 @@ def summary(gold_dir: GoldDir = Path("gold")) -> None:
             str(sum(record.optional for record in records)),
         )
     console.print(table)
+
+
+@app.command()
+def extract(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Article files or folders [default: seeds/].")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run directory.")] = None,
+    model: Annotated[str | None, typer.Option(help="provider/model.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL.")] = None,
+    prompt: Annotated[str | None, typer.Option(help="Prompt template name.")] = None,
+    cache: Annotated[Path | None, typer.Option(help="SQLite cache file.")] = None,
+    cache_mode: Annotated[
+        str | None, typer.Option(help="readwrite | replay | refresh | off.")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Documents in flight.")] = None,
+    max_retries: Annotated[int | None, typer.Option(help="Validation re-asks.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N documents.")] = None,
+) -> None:
+    """Extract deals, companies and people from articles into a run directory."""
+    settings = load_settings(
+        {
+            "paths": paths or None,
+            "model": model,
+            "base_url": base_url,
+            "prompt": prompt,
+            "cache": cache,
+            "cache_mode": cache_mode,
+            "concurrency": concurrency,
+            "max_retries": max_retries,
+            "limit": limit,
+        }
+    )
+    run_dir = out or default_run_dir(settings.runs_dir, settings.model, settings.prompt)
+    manifest = extract_run(settings, run_dir, err_console)
+    print_run_summary(run_dir, manifest)
+    if manifest["documents"]["failed"]:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def print_run_summary(run_dir: Path, manifest: dict[str, Any]) -> None:
+    """Counts of a finished run: documents, records by type, cache, tokens."""
+    docs = manifest["documents"]
+    counts = manifest["records"]
+    console.print(
+        f"{run_dir}: {docs['ok']} ok, {docs['failed']} failed, "
+        f"{docs['skipped_already_done']} already done; "
+        f"records: {counts['companies']} companies, {counts['people']} people, "
+        f"{counts['deals']} deals; cache {manifest['cache_hits']} hits / "
+        f"{manifest['cache_misses']} misses; tokens {manifest['tokens_in']} in / "
+        f"{manifest['tokens_out']} out; {manifest['wall_s']} s",
+        highlight=False,
+    )
+
+
+cache_app = typer.Typer(help="Move cache entries between SQLite and reviewable JSON files.")
+app.add_typer(cache_app, name="cache")
+CacheOpt = Annotated[Path | None, typer.Option("--cache", help="SQLite cache file.")]
+
+
+@cache_app.command("export")
+def cache_export(folder: Path = FIXTURES, cache: CacheOpt = None) -> None:
+    """Write every cache entry as one JSON file under FOLDER."""
+    with ResponseCache(cache or load_settings().cache) as store:
+        written = export_entries(store, folder)
+    console.print(f"exported {len(written)} entries to {folder}")
+
+
+@cache_app.command("import")
+def cache_import(folder: Path = FIXTURES, cache: CacheOpt = None) -> None:
+    """Load the JSON entries under FOLDER into the SQLite cache."""
+    with ResponseCache(cache or load_settings().cache) as store:
+        count = import_entries(store, folder)
+    console.print(f"imported {count} entries from {folder}")
 
 
 @app.command()

@@ -1,0 +1,165 @@
+"""The content-addressed response cache: SQLite in WAL mode, one row per validated answer.
+
+instructor's own `cache=` hook stores only the parsed model and the raw completion and has no
+replay-only mode, so dealx keeps its own store around the instructor call: keys still come from
+instructor's make_cache_key (see pipeline.request), and each row adds provenance (token usage,
+latency, the model the server reported, re-asks). Values are JSON, never pickles.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import InputError
+
+_COLUMNS = (
+    "key",
+    "doc_id",
+    "request",
+    "raw_response",
+    "record",
+    "prompt_tokens",
+    "completion_tokens",
+    "latency_s",
+    "created_at",
+    "server_model",
+    "reasks",
+    "transport_retries",
+    "provenance",
+)
+_JSON_COLUMNS = ("request", "raw_response", "record", "provenance")
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    request TEXT NOT NULL,
+    raw_response TEXT NOT NULL,
+    record TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    latency_s REAL NOT NULL,
+    created_at TEXT NOT NULL,
+    server_model TEXT,
+    reasks INTEGER NOT NULL,
+    transport_retries INTEGER NOT NULL,
+    provenance TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS set_aside (
+    {", ".join(f"{column} TEXT" for column in _COLUMNS)},
+    reason TEXT,
+    set_aside_at TEXT DEFAULT CURRENT_TIMESTAMP
+);
+"""
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One validated model answer and how it was obtained. Never holds a credential."""
+
+    key: str
+    doc_id: str
+    request: dict[str, Any]
+    raw_response: dict[str, Any]
+    record: dict[str, Any]
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    created_at: str
+    server_model: str | None
+    reasks: int
+    transport_retries: int
+    provenance: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as one reviewable JSON object (the export format)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CacheEntry:
+        """Read an exported entry; a missing or unknown field is a KeyError/TypeError."""
+        return cls(**{column: data[column] for column in _COLUMNS})
+
+
+class ResponseCache:
+    """SQLite-backed store of CacheEntry rows, safe for concurrent processes (WAL, busy timeout)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, timeout=60, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"{path}: not a dealx cache ({exc})") from exc
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the connection (the WAL is checkpointed by SQLite)."""
+        self._db.close()
+
+    def __enter__(self) -> ResponseCache:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def get(self, key: str) -> CacheEntry | None:
+        """The entry for `key`, or None; an unreadable row is set aside and counts as a miss."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM responses WHERE key = ?", (key,)
+            ).fetchone()
+        if row is None:
+            return None
+        values = dict(zip(_COLUMNS, row, strict=True))
+        try:
+            for column in _JSON_COLUMNS:
+                values[column] = json.loads(values[column])
+            return CacheEntry(**values)
+        except (json.JSONDecodeError, TypeError) as exc:
+            self._set_aside(key, f"unreadable entry: {exc}")
+            return None
+
+    def put(self, entry: CacheEntry) -> None:
+        """Store (or overwrite) an entry; one row per key however many writers race."""
+        values = entry.to_json()
+        for column in _JSON_COLUMNS:
+            values[column] = json.dumps(values[column], ensure_ascii=False, sort_keys=True)
+        placeholders = ", ".join("?" for _ in _COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "key")
+        with self._lock, self._db:
+            self._db.execute(
+                f"INSERT INTO responses ({', '.join(_COLUMNS)}) VALUES ({placeholders}) "
+                f"ON CONFLICT(key) DO UPDATE SET {updates}",
+                [values[column] for column in _COLUMNS],
+            )
+
+    def _set_aside(self, key: str, reason: str) -> None:
+        columns = ", ".join(_COLUMNS)
+        with self._lock, self._db:
+            self._db.execute(
+                f"INSERT INTO set_aside ({columns}, reason) "
+                f"SELECT {columns}, ? FROM responses WHERE key = ?",
+                (reason, key),
+            )
+            self._db.execute("DELETE FROM responses WHERE key = ?", (key,))
+
+    def entries(self) -> list[CacheEntry]:
+        """Every readable entry, ordered by document and key (for export)."""
+        with self._lock:
+            keys = [
+                key for (key,) in self._db.execute("SELECT key FROM responses ORDER BY doc_id, key")
+            ]
+        return [entry for key in keys if (entry := self.get(key)) is not None]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]

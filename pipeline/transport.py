@@ -1,0 +1,117 @@
+"""Transport-level retries: the one place where 429, 5xx, timeouts and connection errors are retried.
+
+It sits under the openai client (whose own retries are off) and under instructor (whose retry loop
+only re-asks on validation errors), so every HTTP call, first ask or re-ask, gets the same policy:
+exponential backoff with jitter, `Retry-After` honoured, capped in attempts and in total time.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import email.utils
+import time
+from dataclasses import dataclass
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+TRANSIENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+@dataclass
+class CallCounters:
+    """Per-document counts, reached through a context variable from inside the transport."""
+
+    http_calls: int = 0
+    transport_retries: int = 0
+
+
+current_counters: contextvars.ContextVar[CallCounters | None] = contextvars.ContextVar(
+    "dealx_call_counters", default=None
+)
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """Seconds a server asks us to wait (`Retry-After` as seconds or an HTTP date), if any."""
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _is_retryable_response(response: httpx.Response) -> bool:
+    if response.status_code not in RETRY_STATUSES:
+        return False
+    # A 429 for an exhausted quota never succeeds by waiting.
+    return not (response.status_code == 429 and b"insufficient_quota" in response.content)
+
+
+class RetryingTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that retries transient failures with tenacity."""
+
+    def __init__(
+        self,
+        attempts: int = 5,
+        max_wait_s: float = 60.0,
+        initial_backoff_s: float = 0.5,
+        max_backoff_s: float = 20.0,
+        inner: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._inner = inner or httpx.AsyncHTTPTransport()
+        self._attempts = attempts
+        self._max_wait_s = max_wait_s
+        self._backoff = wait_exponential_jitter(initial=initial_backoff_s, max=max_backoff_s)
+
+    def _wait(self, state: RetryCallState) -> float:
+        backoff = self._backoff(state)
+        outcome = state.outcome
+        if outcome is not None and not outcome.failed:
+            asked = retry_after_seconds(outcome.result())
+            if asked is not None:
+                return min(max(asked, 0.0), self._max_wait_s)
+        return backoff
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        counters = current_counters.get()
+        if counters is not None:
+            counters.http_calls += 1
+        response = await self._inner.handle_async_request(request)
+        if _is_retryable_response(response) or response.status_code >= 400:
+            # Read the body now: a retried response must be closed, a final one is returned whole.
+            await response.aread()
+            await response.aclose()
+        return response
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        def count_retry(state: RetryCallState) -> None:
+            counters = current_counters.get()
+            if counters is not None:
+                counters.transport_retries += 1
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts) | stop_after_delay(self._max_wait_s),
+            wait=self._wait,
+            retry=retry_if_exception_type(TRANSIENT_ERRORS) | retry_if_result(_is_retryable_response),
+            before_sleep=count_retry,
+            # When attempts run out on an error status, hand the last response to the client,
+            # so the error names the status and body; a transport exception is re-raised.
+            retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
+            reraise=True,
+        )
+        return await retrying(self._send, request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
