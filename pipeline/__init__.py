@@ -1,1 +1,4 @@
-"""dealx pipeline: read documents -> build request -> cache or model -> validate -> ground -> write run."""
+"""dealx pipeline.
+
+read documents -> build request -> cache or model -> validate -> ground -> write run.
+"""

@@ -145,9 +145,18 @@ def cache_import(folder: Path = FIXTURES, cache: CacheOpt = None) -> None:
 
 @app.command()
 def run(gold_dir: GoldDir = Path("gold"), seeds: SeedsOpt = Path("seeds")) -> None:
-    """The main job on the seeds: validate the gold, then summarise it."""
+    """The main job on the seeds: check the gold, replay the recorded responses into a new run,
+    and print what it extracted. No model runs: every answer comes from tests/fixtures."""
     validate_gold(gold_dir, seeds)
     summary(gold_dir)
+    settings = load_settings({"paths": [seeds], "cache_mode": "replay"})
+    with ResponseCache(settings.cache) as store:
+        import_entries(store, FIXTURES)
+    run_dir = default_run_dir(settings.runs_dir, settings.model, settings.prompt)
+    manifest = extract_run(settings, run_dir, err_console)
+    print_run_summary(run_dir, manifest)
+    if manifest["documents"]["failed"]:
+        raise typer.Exit(EXIT_FAILED)
 
 
 def main() -> None:

@@ -14,8 +14,8 @@ from pipeline.documents import Document
 from pipeline.errors import DealxError
 from pipeline.prompts import PromptTemplate
 from pipeline.providers import Endpoint
-from pipeline.request import ModelRequest
-from pipeline.response import ArticleExtraction, schema_sha256, to_document
+from pipeline.request import ModelRequest, RequestSettings
+from pipeline.response import ArticleExtraction, to_document
 from pipeline.settings import Settings
 from pipeline.transport import CallCounters, current_counters
 from schemas.records import DocumentExtraction
@@ -95,8 +95,16 @@ class Extractor:
         self.endpoint = endpoint
         self.prompt = prompt
         self.cache = cache
-        self.response_model = ArticleExtraction
-        self.schema_sha256 = schema_sha256(ArticleExtraction)
+        self.request_settings = RequestSettings(
+            provider=endpoint.provider,
+            model=endpoint.model,
+            base_url=endpoint.cache_base_url,
+            mode=endpoint.mode,
+            response_model=ArticleExtraction,
+            prompt=prompt,
+            decoding={**self.decoding_defaults, "max_tokens": settings.max_tokens},
+            extra_body=endpoint.extra_body(ArticleExtraction),
+        )
         prompt_tokens = len(prompt.system + prompt.user) // 3
         self.max_chunk_chars = input_budget_chars(
             settings.context_tokens, settings.max_tokens, prompt_tokens
@@ -105,20 +113,8 @@ class Extractor:
 
     def requests_for(self, document: Document) -> list[ModelRequest]:
         """One request per chunk (one chunk unless the article exceeds the context budget)."""
-        decoding = {**self.decoding_defaults, "max_tokens": self.settings.max_tokens}
         return [
-            ModelRequest(
-                doc_id=document.doc_id,
-                provider=self.endpoint.provider,
-                model=self.endpoint.model,
-                base_url=self.endpoint.cache_base_url,
-                mode=self.endpoint.mode,
-                messages=self.prompt.render(chunk),
-                response_model=self.response_model,
-                prompt=self.prompt,
-                decoding=decoding,
-                extra_body=self.endpoint.extra_body(self.response_model),
-            )
+            ModelRequest(document.doc_id, self.prompt.render(chunk), self.request_settings)
             for chunk in split_text(document.text, self.max_chunk_chars)
         ]
 
@@ -152,17 +148,18 @@ class Extractor:
 
     async def _call_model(self, request: ModelRequest, key: str) -> CacheEntry:
         client = await self.endpoint.client()
+        settings = request.settings
         counters = CallCounters()
         token = current_counters.set(counters)
         started = time.perf_counter()
         try:
             parsed, completion = await client.chat.completions.create_with_completion(
-                model=request.model,
+                model=settings.model,
                 messages=request.messages,  # type: ignore[arg-type]
-                response_model=request.response_model,
+                response_model=settings.response_model,
                 max_retries=self.settings.max_retries,
-                extra_body=request.extra_body or None,
-                **request.decoding,
+                extra_body=settings.extra_body or None,
+                **settings.decoding,
             )
         finally:
             current_counters.reset(token)

@@ -60,19 +60,23 @@ def describe_failure(exc: BaseException) -> str:
             reason = "output truncated at max_tokens (finish_reason=length); not parsed"
             break
         if isinstance(cause, openai.APIStatusError):
-            reason = f"HTTP {cause.status_code} from {cause.request.url}: {_excerpt(cause.response.text)}"
+            body = _excerpt(cause.response.text)
+            reason = f"HTTP {cause.status_code} from {cause.request.url}: {body}"
             break
         if isinstance(cause, openai.APITimeoutError):
             reason = f"timed out waiting for {cause.request.url}"
             break
         if isinstance(cause, openai.APIConnectionError):
-            reason = f"cannot connect to {cause.request.url}: {_excerpt(str(cause.__cause__ or cause))}"
+            reason = (
+                f"cannot connect to {cause.request.url}: {_excerpt(str(cause.__cause__ or cause))}"
+            )
             break
     else:
         retry = next((c for c in chain if isinstance(c, InstructorRetryException)), None)
         validation = next((c for c in chain if isinstance(c, ValidationError | ValueError)), None)
         if retry is not None:
-            reason = f"invalid response after {retry.n_attempts} attempt(s): {_excerpt(str(validation or retry))}"
+            detail = _excerpt(str(validation or retry))
+            reason = f"invalid response after {retry.n_attempts} attempt(s): {detail}"
         else:
             reason = f"{type(exc).__name__}: {_excerpt(str(exc))}"
     return redact(reason)

@@ -47,7 +47,9 @@ def load_prompt(name: str) -> PromptTemplate:
     """Load template `name`; an unknown name is a ConfigError listing the known ones."""
     path = resources.files("pipeline") / "prompts" / f"{name}.md"
     if not path.is_file():
-        raise ConfigError(f"prompt: unknown prompt {name!r}; known: {', '.join(available_prompts())}")
+        raise ConfigError(
+            f"prompt: unknown prompt {name!r}; known: {', '.join(available_prompts())}"
+        )
     text = path.read_text(encoding="utf-8")
     parts = _SECTION.split(text)
     sections = dict(zip(parts[1::2], (part.strip() for part in parts[2::2]), strict=True))

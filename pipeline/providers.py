@@ -44,7 +44,9 @@ def split_model(spec: str) -> tuple[str, str]:
 def llama_cpp_extra_body(response_model: type[BaseModel]) -> dict[str, Any]:
     """llama.cpp accepts the schema only inside a json_object response_format (json_schema is
     rejected), and only a schema that reaches the server constrains decoding."""
-    return {"response_format": {"type": "json_object", "schema": response_model.model_json_schema()}}
+    return {
+        "response_format": {"type": "json_object", "schema": response_model.model_json_schema()}
+    }
 
 
 @dataclass

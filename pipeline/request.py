@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -31,15 +32,13 @@ def strip_credentials(url: str | None) -> str | None:
 
 
 @dataclass(frozen=True)
-class ModelRequest:
-    """Everything that determines a model's answer for one article or chunk."""
+class RequestSettings:
+    """What every request of a run shares: endpoint, mode, schema, prompt, decoding."""
 
-    doc_id: str
     provider: str
     model: str
     base_url: str | None
     mode: instructor.Mode
-    messages: list[dict[str, str]]
     response_model: type[BaseModel]
     prompt: PromptTemplate
     decoding: dict[str, Any] = field(default_factory=dict)
@@ -50,17 +49,16 @@ class ModelRequest:
         if unkeyed:
             raise ValueError(f"decoding parameters not covered by the cache key: {unkeyed}")
 
-    @property
+    @cached_property
     def schema_sha256(self) -> str:
         return schema_sha256(self.response_model)
 
-    def cache_key(self) -> str:
-        """SHA-256 of the canonical request, built on instructor's make_cache_key.
-
-        instructor's key leaves out the endpoint, so the namespace carries the base URL (without
-        credentials), the extra body sent to the server, and the prompt and schema hashes.
-        """
-        namespace = json.dumps(
+    @cached_property
+    def namespace(self) -> str:
+        """The parts of the key that instructor's make_cache_key leaves out: the endpoint
+        (base URL without credentials), the extra body sent to the server, and the prompt
+        and schema hashes. Computed once per run, not per document."""
+        return json.dumps(
             {
                 "v": CACHE_KEY_VERSION,
                 "base_url": strip_credentials(self.base_url),
@@ -70,27 +68,42 @@ class ModelRequest:
             },
             sort_keys=True,
         )
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """Everything that determines a model's answer for one article or chunk."""
+
+    doc_id: str
+    messages: list[dict[str, str]]
+    settings: RequestSettings
+
+    def cache_key(self) -> str:
+        """SHA-256 of the canonical request, built on instructor's make_cache_key; the response
+        schema enters through the namespace's schema hash rather than being re-serialised."""
+        s = self.settings
         return make_cache_key(
             messages=self.messages,
-            model=self.model,
-            response_model=self.response_model,
-            mode=self.mode.value,
-            provider=self.provider,
-            namespace=namespace,
-            request_kwargs=self.decoding,
+            model=s.model,
+            response_model=None,
+            mode=s.mode.value,
+            provider=s.provider,
+            namespace=s.namespace,
+            request_kwargs=s.decoding,
         )
 
     def describe(self) -> dict[str, Any]:
         """The request as stored beside a cache entry: reviewable, and free of credentials."""
+        s = self.settings
         return {
-            "provider": self.provider,
-            "model": self.model,
-            "base_url": strip_credentials(self.base_url),
-            "mode": self.mode.value,
-            "prompt": self.prompt.name,
-            "prompt_sha256": self.prompt.sha256,
-            "schema_sha256": self.schema_sha256,
-            "decoding": self.decoding,
-            "extra_body": self.extra_body,
+            "provider": s.provider,
+            "model": s.model,
+            "base_url": strip_credentials(s.base_url),
+            "mode": s.mode.value,
+            "prompt": s.prompt.name,
+            "prompt_sha256": s.prompt.sha256,
+            "schema_sha256": s.schema_sha256,
+            "decoding": s.decoding,
+            "extra_body": s.extra_body,
             "messages": self.messages,
         }

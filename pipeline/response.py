@@ -7,6 +7,7 @@ constrained to the schema the bounds are what stop a small model from looping fo
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 
@@ -61,6 +62,7 @@ class ArticleExtraction(BaseModel):
     deals: list[DealDraft] = Field(default_factory=list, max_length=MAX_RECORDS)
 
 
+@functools.cache
 def schema_sha256(model: type[BaseModel]) -> str:
     """SHA-256 of a response model's JSON Schema (recorded in the manifest and cache key)."""
     canonical = json.dumps(model.model_json_schema(), sort_keys=True, separators=(",", ":"))

@@ -48,6 +48,7 @@ class RunTotals:
     skipped: list[str] = field(default_factory=list)
     stats: DocStats = field(default_factory=DocStats)
 
+
 def default_run_dir(runs_dir: Path, model: str, prompt: str) -> Path:
     """runs/<model>-<prompt>-<UTC timestamp>, with the provider's slash made a dash."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -166,7 +167,7 @@ def write_run_outputs(
         "server_models": sorted(s.server_models),
         "prompt": extractor.prompt.name,
         "prompt_sha256": extractor.prompt.sha256,
-        "schema_sha256": extractor.schema_sha256,
+        "schema_sha256": extractor.request_settings.schema_sha256,
         "git_commit": git_commit(),
         "versions": extractor.provenance["versions"],
         "cache": str(settings.cache) if settings.cache_mode != "off" else None,

@@ -37,7 +37,9 @@ class Settings:
 
     def __post_init__(self) -> None:
         if self.cache_mode not in get_args(CacheMode):
-            raise ConfigError(f"cache_mode: {self.cache_mode!r} is not one of {get_args(CacheMode)}")
+            raise ConfigError(
+                f"cache_mode: {self.cache_mode!r} is not one of {get_args(CacheMode)}"
+            )
         if self.concurrency < 1:
             raise ConfigError(f"concurrency: must be at least 1, got {self.concurrency}")
         if self.max_retries < 0:

@@ -1,4 +1,4 @@
-"""Transport-level retries: the one place where 429, 5xx, timeouts and connection errors are retried.
+"""Transport retries: the one place where 429, 5xx, timeouts and connection errors are retried.
 
 It sits under the openai client (whose own retries are off) and under instructor (whose retry loop
 only re-asks on validation errors), so every HTTP call, first ask or re-ask, gets the same policy:
@@ -73,7 +73,9 @@ class RetryingTransport(httpx.AsyncBaseTransport):
         self._inner = inner or httpx.AsyncHTTPTransport()
         self._attempts = attempts
         self._max_wait_s = max_wait_s
-        self._backoff = wait_exponential_jitter(initial=initial_backoff_s, max=max_backoff_s)
+        self._backoff = wait_exponential_jitter(
+            multiplier=initial_backoff_s, max=max_backoff_s, jitter=initial_backoff_s
+        )
 
     def _wait(self, state: RetryCallState) -> float:
         backoff = self._backoff(state)
@@ -104,7 +106,8 @@ class RetryingTransport(httpx.AsyncBaseTransport):
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._attempts) | stop_after_delay(self._max_wait_s),
             wait=self._wait,
-            retry=retry_if_exception_type(TRANSIENT_ERRORS) | retry_if_result(_is_retryable_response),
+            retry=retry_if_exception_type(TRANSIENT_ERRORS)
+            | retry_if_result(_is_retryable_response),
             before_sleep=count_retry,
             # When attempts run out on an error status, hand the last response to the client,
             # so the error names the status and body; a transport exception is re-raised.

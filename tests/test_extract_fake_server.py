@@ -1,0 +1,236 @@
+"""The extractor against a fake OpenAI-compatible server on 127.0.0.1: retries, re-asks,
+concurrency, per-document isolation, resume, cache modes, chunking."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from pipeline.cache import ResponseCache
+from pipeline.errors import AuthError
+from pipeline.runner import extract_run
+from pipeline.settings import Settings
+from tests.fake_openai import FakeOpenAI, Reply, Script, ScriptByMarker, Status
+
+ANSWER = json.dumps(
+    {
+        "companies": [{"name": "Meta", "evidence": [{"quote": "Meta invests"}]}],
+        "people": [],
+        "deals": [
+            {
+                "deal_type": "investment",
+                "parties": [
+                    {"name": "Meta", "role": "investor"},
+                    {"name": "Scale AI", "role": "target"},
+                ],
+                "amount": {"value": 14e9, "currency": "USD", "qualifier": "about"},
+                "stake_percent": 49,
+            }
+        ],
+    }
+)
+
+
+def write_docs(folder: Path, count: int) -> list[str]:
+    """`count` small articles, each with its id in the text as a marker for the fake server."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = [f"doc-{i:02d}" for i in range(count)]
+    for doc_id in ids:
+        (folder / f"{doc_id}.txt").write_text(f"Article {doc_id}: Meta invests in Scale AI.\n")
+    return ids
+
+
+def settings_for(server: FakeOpenAI, tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "model": "openai/fake-model",
+        "base_url": server.base_url,
+        "cache": tmp_path / "cache.sqlite",
+        "paths": [tmp_path / "docs"],
+        "timeout_s": 5.0,
+        "transport_attempts": 4,
+        "transport_max_wait_s": 10.0,
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def run(settings: Settings, run_dir: Path) -> dict:
+    return extract_run(settings, run_dir, Console(quiet=True))
+
+
+@pytest.fixture(autouse=True)
+def no_real_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+
+def test_extracts_every_document_and_writes_outputs(tmp_path: Path) -> None:
+    ids = write_docs(tmp_path / "docs", 3)
+    with FakeOpenAI(Reply(ANSWER)) as server:
+        manifest = run(settings_for(server, tmp_path), tmp_path / "run")
+    assert manifest["documents"]["ok"] == 3 and manifest["documents"]["failed"] == 0
+    assert sorted(p.stem for p in (tmp_path / "run" / "records").glob("*.json")) == ids
+    record = json.loads((tmp_path / "run" / "records" / "doc-00.json").read_text())
+    assert record["doc_id"] == "doc-00"
+    assert record["deals"][0]["amount"] == {"value": 14e9, "currency": "USD", "qualifier": "about"}
+    deals_csv = (tmp_path / "run" / "deals.csv").read_text().splitlines()
+    assert len(deals_csv) == 1 + 3 and deals_csv[0].startswith("doc_id,deal_type,parties")
+    assert manifest["records"] == {"companies": 3, "people": 0, "deals": 3}
+    assert manifest["cache_misses"] == 3 and manifest["tokens_in"] > 0
+    assert (tmp_path / "latest").is_symlink()
+
+
+def test_transient_errors_are_retried_and_counted(tmp_path: Path) -> None:
+    write_docs(tmp_path / "docs", 1)
+    script = Script([Status(500), Status(503), Reply(ANSWER)])
+    with FakeOpenAI(script) as server:
+        manifest = run(settings_for(server, tmp_path), tmp_path / "run")
+        assert server.count() == 3
+    assert manifest["documents"]["ok"] == 1
+    assert manifest["transport_retries"] == 2 and manifest["reasks"] == 0
+
+
+def test_invalid_answer_is_reasked_through_instructor(tmp_path: Path) -> None:
+    write_docs(tmp_path / "docs", 1)
+    bad_percent = json.loads(ANSWER)
+    bad_percent["deals"][0]["stake_percent"] = 140
+    script = Script([Reply("not json at all"), Reply(json.dumps(bad_percent)), Reply(ANSWER)])
+    with FakeOpenAI(script) as server:
+        manifest = run(settings_for(server, tmp_path), tmp_path / "run")
+        # The re-ask carries the validation error back to the model.
+        assert "stake_percent" in server.chat_requests[2].text
+    assert manifest["documents"]["ok"] == 1
+    assert manifest["reasks"] == 2 and manifest["transport_retries"] == 0
+
+
+def test_failing_document_is_isolated_then_retried_on_resume(tmp_path: Path) -> None:
+    ids = write_docs(tmp_path / "docs", 4)
+    always_500 = ScriptByMarker({"doc-02": [Status(500, message="model exploded")] * 10})
+    with FakeOpenAI(always_500, latency=0.01) as server:
+        settings = settings_for(server, tmp_path, transport_attempts=2)
+        first = run(settings, tmp_path / "run")
+        assert first["documents"] == {
+            "ok": 3,
+            "failed": 1,
+            "skipped_already_done": 0,
+            "records_in_run": 3,
+        }
+        [error] = [json.loads(line) for line in (tmp_path / "run" / "errors.jsonl").open()]
+        assert error["doc_id"] == "doc-02"
+        assert "HTTP 500" in error["reason"] and "model exploded" in error["reason"]
+        assert server.count("doc-02") == 2  # capped by transport_attempts
+
+        second = run(settings, tmp_path / "run")
+        # The finished documents are not asked again; the failed one is retried.
+        assert [server.count(doc_id) for doc_id in ids] == [1, 1, 4, 1]
+    assert second["documents"]["skipped_already_done"] == 3
+    assert second["documents"]["failed"] == 1
+    assert sorted(p.stem for p in (tmp_path / "run" / "records").glob("*.json")) == [
+        "doc-00",
+        "doc-01",
+        "doc-03",
+    ]
+
+
+def test_resume_finishes_failed_document_once_server_recovers(tmp_path: Path) -> None:
+    write_docs(tmp_path / "docs", 2)
+    failing = ScriptByMarker({"doc-01": [Status(500)] * 2}, default=Reply(ANSWER))
+    with FakeOpenAI(failing) as server:
+        settings = settings_for(server, tmp_path, transport_attempts=2)
+        assert run(settings, tmp_path / "run")["documents"]["failed"] == 1
+        second = run(settings, tmp_path / "run")
+    assert second["documents"]["ok"] == 1 and second["documents"]["failed"] == 0
+    assert (tmp_path / "run" / "errors.jsonl").read_text() == ""
+    assert second["documents"]["records_in_run"] == 2
+
+
+def test_concurrency_is_bounded(tmp_path: Path) -> None:
+    write_docs(tmp_path / "docs", 12)
+    with FakeOpenAI(Reply(ANSWER), latency=0.2) as server:
+        run(settings_for(server, tmp_path, concurrency=4), tmp_path / "run")
+        assert server.peak_in_flight == 4
+
+
+def test_cache_modes(tmp_path: Path) -> None:
+    write_docs(tmp_path / "docs", 2)
+    with FakeOpenAI(Reply(ANSWER)) as server:
+        settings = settings_for(server, tmp_path)
+        run(settings, tmp_path / "a")
+        assert server.count() == 2
+        second = run(settings, tmp_path / "b")
+        assert server.count() == 2 and second["cache_hits"] == 2
+        replay = run(settings_for(server, tmp_path, cache_mode="replay"), tmp_path / "c")
+        assert server.count() == 2 and replay["cache_hits"] == 2
+        refresh = run(settings_for(server, tmp_path, cache_mode="refresh"), tmp_path / "d")
+        assert server.count() == 4 and refresh["cache_misses"] == 2
+        run(
+            settings_for(server, tmp_path, cache_mode="off", cache=tmp_path / "x.db"),
+            tmp_path / "e",
+        )
+        assert server.count() == 6 and not (tmp_path / "x.db").exists()
+    with ResponseCache(tmp_path / "cache.sqlite") as cache:
+        assert len(cache) == 2
+
+
+def test_replay_miss_names_the_document(tmp_path: Path) -> None:
+    write_docs(tmp_path / "docs", 1)
+    with FakeOpenAI(Reply(ANSWER)) as server:
+        manifest = run(settings_for(server, tmp_path, cache_mode="replay"), tmp_path / "run")
+        assert server.count() == 0
+    assert manifest["documents"]["failed"] == 1
+    assert "doc-00: no recorded response" in manifest["failed"]["doc-00"]
+
+
+def test_bad_key_fails_the_run_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_docs(tmp_path / "docs", 5)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-sentinel-never-stored-0123456789")
+    status = Status(401, error_code="invalid_api_key", message="Incorrect API key provided")
+    with FakeOpenAI(status) as server:
+        with pytest.raises(AuthError, match="rejected the API key"):
+            run(settings_for(server, tmp_path, concurrency=1), tmp_path / "run")
+        assert server.count() == 1
+    assert not list((tmp_path / "run" / "records").glob("*.json"))
+
+
+def test_long_document_is_chunked_and_merged(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    paragraphs = [f"Paragraph {i}: Meta invests in Scale AI. " + "x" * 400 for i in range(12)]
+    (docs / "long.txt").write_text("\n\n".join(paragraphs))
+    with FakeOpenAI(Reply(ANSWER)) as server:
+        settings = settings_for(server, tmp_path, context_tokens=2200, max_tokens=1000)
+        manifest = run(settings, tmp_path / "run")
+        texts = [request.text for request in server.chat_requests]
+    assert len(texts) > 1
+    assert "Paragraph 0:" in texts[0] and "Paragraph 11:" not in texts[0]
+    assert "Paragraph 11:" in texts[-1]
+    # Consecutive chunks overlap by a paragraph, so no fact is cut in half at a boundary.
+    for before, after in itertools.pairwise(texts):
+        shared = [
+            i for i in range(12) if f"Paragraph {i}:" in before and f"Paragraph {i}:" in after
+        ]
+        assert len(shared) == 1
+    record = json.loads((tmp_path / "run" / "records" / "long.json").read_text())
+    # Every chunk named the same company and deal: merged into one of each.
+    assert len(record["companies"]) == 1 and len(record["deals"]) == 1
+    assert manifest["cache_misses"] == len(texts)
+
+
+def test_api_key_never_reaches_cache_or_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "sk-sentinel-SECRET-4f9c2a"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    write_docs(tmp_path / "docs", 2)
+    with FakeOpenAI(Reply(ANSWER)) as server:
+        run(settings_for(server, tmp_path), tmp_path / "run")
+        assert all(r.headers["authorization"] == f"Bearer {secret}" for r in server.chat_requests)
+    with sqlite3.connect(tmp_path / "cache.sqlite") as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
