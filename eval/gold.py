@@ -87,7 +87,9 @@ def validate_gold_dir(gold_dir: Path, seeds_dir: Path) -> list[GoldProblem]:
             continue
         document = documents.get(path.stem)
         if document is None:
-            problems.append(GoldProblem(path, "doc_id", f"no document {path.stem!r} in {seeds_dir}"))
+            problems.append(
+                GoldProblem(path, "doc_id", f"no document {path.stem!r} in {seeds_dir}")
+            )
             continue
         problems.extend(check_quotes(path, gold, document))
     return problems

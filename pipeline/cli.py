@@ -125,10 +125,11 @@ def print_run_summary(run_dir: Path, manifest: dict[str, Any]) -> None:
 cache_app = typer.Typer(help="Move cache entries between SQLite and reviewable JSON files.")
 app.add_typer(cache_app, name="cache")
 CacheOpt = Annotated[Path | None, typer.Option("--cache", help="SQLite cache file.")]
+FixturesArg = Annotated[Path, typer.Argument(help="Folder of JSON entries, one file each.")]
 
 
 @cache_app.command("export")
-def cache_export(folder: Path = FIXTURES, cache: CacheOpt = None) -> None:
+def cache_export(folder: FixturesArg = FIXTURES, cache: CacheOpt = None) -> None:
     """Write every cache entry as one JSON file under FOLDER."""
     with ResponseCache(cache or load_settings().cache) as store:
         written = export_entries(store, folder)
@@ -136,7 +137,7 @@ def cache_export(folder: Path = FIXTURES, cache: CacheOpt = None) -> None:
 
 
 @cache_app.command("import")
-def cache_import(folder: Path = FIXTURES, cache: CacheOpt = None) -> None:
+def cache_import(folder: FixturesArg = FIXTURES, cache: CacheOpt = None) -> None:
     """Load the JSON entries under FOLDER into the SQLite cache."""
     with ResponseCache(cache or load_settings().cache) as store:
         count = import_entries(store, folder)

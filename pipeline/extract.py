@@ -34,6 +34,8 @@ class DocStats:
     cache_misses: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    recorded_prompt_tokens: int = 0
+    recorded_completion_tokens: int = 0
     reasks: int = 0
     transport_retries: int = 0
     latency_s: float = 0.0
@@ -43,9 +45,11 @@ class DocStats:
         self.chunks += 1
         self.cache_hits += hit
         self.cache_misses += not hit
-        self.prompt_tokens += entry.prompt_tokens
-        self.completion_tokens += entry.completion_tokens
-        if not hit:
+        self.recorded_prompt_tokens += entry.prompt_tokens
+        self.recorded_completion_tokens += entry.completion_tokens
+        if not hit:  # what this run spent, as opposed to what the recorded answers cost
+            self.prompt_tokens += entry.prompt_tokens
+            self.completion_tokens += entry.completion_tokens
             self.reasks += entry.reasks
             self.transport_retries += entry.transport_retries
             self.latency_s += entry.latency_s
@@ -60,6 +64,8 @@ class DocStats:
             "cache_misses",
             "prompt_tokens",
             "completion_tokens",
+            "recorded_prompt_tokens",
+            "recorded_completion_tokens",
             "reasks",
             "transport_retries",
             "latency_s",

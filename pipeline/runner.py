@@ -190,6 +190,8 @@ def write_run_outputs(
         "cache_misses": s.cache_misses,
         "tokens_in": s.prompt_tokens,
         "tokens_out": s.completion_tokens,
+        "recorded_tokens_in": s.recorded_prompt_tokens,
+        "recorded_tokens_out": s.recorded_completion_tokens,
         "transport_retries": s.transport_retries,
         "reasks": s.reasks,
         "model_latency_s": round(s.latency_s, 3),

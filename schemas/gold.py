@@ -18,10 +18,14 @@ class GoldFlags(Record):
 
     @model_validator(mode="after")
     def _optional_fields_exist(self) -> GoldFlags:
-        known = set(type(self).model_fields) - {"optional", "optional_fields", "evidence"}
+        # Identifying fields (name, parties, deal_type) decide the match, so only values can be
+        # optional.
+        identifying = {"name", "parties", "deal_type", "optional", "optional_fields", "evidence"}
+        known = set(type(self).model_fields) - identifying
         unknown = [name for name in self.optional_fields if name not in known]
         if unknown:
-            raise ValueError(f"optional_fields names unknown fields: {', '.join(unknown)}")
+            names = ", ".join(unknown)
+            raise ValueError(f"optional_fields names fields that cannot be optional: {names}")
         return self
 
     @model_validator(mode="after")

@@ -1,4 +1,4 @@
-"""The records dealx extracts: one `DocumentExtraction` of companies, people and deals per article."""
+"""The records dealx extracts: per article, one `DocumentExtraction` of companies, people, deals."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from schemas.values import Qualifier, parse_date, parse_money, parse_percent
+from schemas.values import Qualifier, parse_currency, parse_date, parse_money, parse_percent
 
 OrgType = Literal["company", "government", "nonprofit", "other"]
 DealType = Literal[
@@ -40,7 +40,7 @@ class Record(BaseModel):
 
 
 class Evidence(Record):
-    """A verbatim span of the article; `start`/`end` are filled in by the pipeline, not the model."""
+    """A verbatim span of the article; the pipeline, not the model, fills in `start`/`end`."""
 
     quote: str = Field(min_length=1, description="A verbatim quote from the article.")
     start: int | None = Field(default=None, ge=0)
@@ -48,6 +48,8 @@ class Evidence(Record):
 
     @model_validator(mode="after")
     def _offsets_ordered(self) -> Evidence:
+        if (self.start is None) != (self.end is None):
+            raise ValueError("evidence needs both start and end offsets, or neither")
         if self.start is not None and self.end is not None and self.end < self.start:
             raise ValueError(f"evidence end ({self.end}) is before start ({self.start})")
         return self
@@ -56,7 +58,10 @@ class Evidence(Record):
 class Money(Record):
     """An amount in units of a currency, with the hedge the article puts on it."""
 
-    value: float = Field(description="The amount in units, e.g. 14000000000 for $14 billion.")
+    # allow_inf_nan=False: NaN passes the `< 0` check below and inf is no amount.
+    value: float = Field(
+        allow_inf_nan=False, description="The amount in units, e.g. 14000000000 for $14 billion."
+    )
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")
     qualifier: Qualifier = "exact"
 
@@ -68,6 +73,17 @@ class Money(Record):
         if isinstance(data, int | float) and not isinstance(data, bool):
             return {"value": data}
         return data
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _currency_code(cls, value: Any) -> Any:
+        # Models write "usd", "$" or "US dollars" as often as "USD".
+        if isinstance(value, str) and value.strip():
+            code = value.strip().upper()
+            if len(code) == 3 and code.isalpha():
+                return code
+            return parse_currency(value, default="") or value  # unknown: the pattern rejects it
+        return value
 
     @field_validator("value")
     @classmethod

@@ -2,11 +2,17 @@
 
 General-purpose parsers fail on news wording ("$1.3bn", "ten billion US dollars", "north of
 $2 billion"), so this is a small, tested parser for exactly the phrasings business news uses.
+
+Money phrases are read around one amount: the first number that carries a currency sign or a
+scale word ("$", "billion"), so that "a 10-year, $5 billion contract" is 5e9 and not 10. The
+currency and the hedge ("about", "over") are the ones written next to that amount.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date as Date
 from typing import Literal
 
@@ -15,21 +21,36 @@ Qualifier = Literal["exact", "about", "over", "under", "up_to"]
 _SCALES: dict[str, float] = {
     "thousand": 1e3,
     "k": 1e3,
+    "lakh": 1e5,
     "million": 1e6,
     "millions": 1e6,
     "mn": 1e6,
     "mln": 1e6,
     "mil": 1e6,
+    "mm": 1e6,  # finance shorthand: "$25mm"
     "m": 1e6,
+    "crore": 1e7,
     "billion": 1e9,
     "billions": 1e9,
     "bn": 1e9,
     "bln": 1e9,
     "b": 1e9,
     "trillion": 1e12,
+    "trn": 1e12,
     "tn": 1e12,
     "t": 1e12,
 }
+# After a number word only spelled-out scales count: "a B round" is not a billion.
+_SPELLED_SCALES = [
+    "thousand",
+    "lakh",
+    "million",
+    "millions",
+    "crore",
+    "billion",
+    "billions",
+    "trillion",
+]
 
 _NUMBER_WORDS: dict[str, float] = {
     "a": 1,
@@ -63,16 +84,17 @@ _NUMBER_WORDS: dict[str, float] = {
     "ninety": 90,
     "hundred": 100,
     "half a": 0.5,
+    "half an": 0.5,
 }
 
 # Longest first so that "US$" wins over "$" and "more than" over "more".
 _CURRENCY_SYMBOLS: list[tuple[str, str]] = [
     ("us$", "USD"),
     ("hk$", "HKD"),
-    ("c$", "CAD"),
     ("ca$", "CAD"),
-    ("a$", "AUD"),
     ("au$", "AUD"),
+    ("c$", "CAD"),
+    ("a$", "AUD"),
     ("s$", "SGD"),
     ("r$", "BRL"),
     ("$", "USD"),
@@ -137,11 +159,13 @@ _QUALIFIERS: list[tuple[str, Qualifier]] = [
     ("nearly", "under"),
     ("nearing", "under"),
     ("almost", "under"),
+    ("close to", "under"),
     ("up to", "up_to"),
     ("as much as", "up_to"),
     ("as high as", "up_to"),
     ("as many as", "up_to"),
     ("approximately", "about"),
+    ("approx", "about"),
     ("about", "about"),
     ("around", "about"),
     ("roughly", "about"),
@@ -152,36 +176,158 @@ _QUALIFIERS: list[tuple[str, Qualifier]] = [
     ("~", "about"),
 ]
 
+
+def _alternation(words: Iterable[str]) -> str:
+    """A regex alternation of literal words, longest first so that "mn" wins over "m"."""
+    return "|".join(sorted(map(re.escape, words), key=len, reverse=True))
+
+
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _NUMBER_RE = re.compile(_NUMBER)
-_WORD_NUMBER_RE = re.compile(
-    r"\b(" + "|".join(sorted(map(re.escape, _NUMBER_WORDS), key=len, reverse=True)) + r")\b"
+_WORD = _alternation(_NUMBER_WORDS)
+_WORD_RE = re.compile(r"\b(?:" + _WORD + r")\b", re.I)
+_WORDS_RE = re.compile(r"\b(?:" + _WORD + r")(?:[\s-]+(?:" + _WORD + r"))*\b", re.I)
+_SCALE = _alternation(_SCALES)
+_SCALE_RE = re.compile(rf"^\s*-?\s*({_SCALE})\b", re.I)
+_SPELLED_SCALE_RE = re.compile(rf"^\s*-?\s*({_alternation(_SPELLED_SCALES)})\b", re.I)
+_SYMBOL = _alternation(symbol for symbol, _ in _CURRENCY_SYMBOLS)
+_CODE = "|".join(sorted(_ISO_CODES))
+# A currency written right before a number: a symbol, an ISO code ("CHF 200") or "Rs".
+_PREFIX = rf"(?:{_SYMBOL}|\b(?:{_CODE}|rs)(?![a-z])\.?)"
+# What sits right before the number: an optional sign glued to it, and the currency.
+# "- $14 billion" (a spaced dash) is a headline separator, not a minus.
+_LEAD_RE = re.compile(rf"(?P<sign>(?<![\w-])-)?(?P<currency>{_PREFIX})?\s*(?P<sign2>-)?$", re.I)
+# A currency named right after the scale: "1.5 trillion yen", "5 billion EUR".
+_SUFFIX_RE = re.compile(rf"^\s*({_alternation(_CURRENCY_WORDS)}|{_CODE})(?![a-z])", re.I)
+# The upper end of a range, whose scale the lower end shares: "$5 to $7 billion", "$5-7bn".
+_RANGE_RE = re.compile(
+    rf"^\s*(?:-|to|and)\s*(?:{_SYMBOL})?\s*(?:{_NUMBER})(?=\s*-?\s*(?:{_SCALE})\b)", re.I
 )
-_SCALE_RE = re.compile(
-    r"^\s*-?\s*(" + "|".join(sorted(_SCALES, key=len, reverse=True)) + r")\b", re.IGNORECASE
-)
+_PERCENT_SIGN = r"\s*(?:%|percent\b|per\s+cent\b|pct\b)"
+_PERCENT_AFTER_RE = re.compile(r"(?:\s*(?:-|to)\s*(?:" + _NUMBER + r"))?" + _PERCENT_SIGN, re.I)
 
 
 def _clean(text: str) -> str:
     """Fold the typography that news text carries: non-breaking spaces, dashes, curly quotes."""
-    for src, dst in (("\u00a0", " "), ("\u202f", " "), ("\u2212", "-"), ("\u2019", "'")):
+    for src, dst in (
+        ("\u00a0", " "),
+        ("\u202f", " "),
+        ("\u2212", "-"),  # minus sign
+        ("\u2013", "-"),  # en dash, as in "$5–7 billion"
+        ("\u2019", "'"),
+    ):
         text = text.replace(src, dst)
     return " ".join(text.split())
 
 
+def _words_value(phrase: str) -> float:
+    """The value of a run of number words: "twenty-five" -> 25, "one hundred" -> 100."""
+    total = 0.0
+    for word in _WORD_RE.findall(phrase.lower()):
+        total = (total or 1) * 100 if word == "hundred" else total + _NUMBER_WORDS[word]
+    return total
+
+
+@dataclass(frozen=True)
+class _Amount:
+    """One amount found in a phrase, with where it starts (its sign and currency) and ends."""
+
+    value: float
+    currency: str | None
+    start: int
+    end: int
+
+
+def _currency_code(written: str) -> str:
+    """The ISO code for a currency as written next to a number: "HK$" -> HKD, "rs." -> INR."""
+    lowered = written.lower().rstrip(".")
+    symbols = dict(_CURRENCY_SYMBOLS)
+    if lowered in symbols:
+        return symbols[lowered]
+    if lowered in _CURRENCY_WORDS:
+        return _CURRENCY_WORDS[lowered]
+    return "INR" if lowered == "rs" else lowered.upper()
+
+
+def _find_amount(cleaned: str) -> _Amount:
+    """The amount a phrase is about; raises ValueError when it holds none."""
+    found: list[tuple[int, int, float, bool]] = [
+        (m.start(), m.end(), float(m.group(0).replace(",", "")), False)
+        for m in _NUMBER_RE.finditer(cleaned)
+    ]
+    found += [
+        (m.start(), m.end(), _words_value(m.group(0)), True) for m in _WORDS_RE.finditer(cleaned)
+    ]
+    fallback: _Amount | None = None
+    for start, end, number, is_words in sorted(found):
+        lead = _LEAD_RE.search(cleaned[:start])
+        assert lead is not None  # every part of _LEAD_RE is optional
+        # Number words need a spelled-out scale, else "a deal" would be an amount of 1.
+        scale = (_SPELLED_SCALE_RE if is_words else _SCALE_RE).match(cleaned[end:])
+        if is_words and scale is None:
+            continue
+        if scale is None:
+            upper = _RANGE_RE.match(cleaned[end:])
+            if upper:
+                end += upper.end()
+                scale = _SCALE_RE.match(cleaned[end:])
+        if scale:
+            number *= _SCALES[scale.group(1).lower()]
+            end += scale.end()
+        if lead.group("sign") or lead.group("sign2"):
+            number = -number
+        currency = _currency_code(lead.group("currency")) if lead.group("currency") else None
+        suffix = _SUFFIX_RE.match(cleaned[end:])
+        if suffix:
+            currency = currency or _currency_code(suffix.group(1))
+            end += suffix.end()
+        amount = _Amount(number, currency, lead.start(), end)
+        if scale or currency:
+            return amount
+        if fallback is None:
+            fallback = amount  # a bare number ("500000") counts when nothing better is there
+    if fallback is None:
+        raise ValueError(f"no number in {cleaned!r}")
+    return fallback
+
+
 def parse_qualifier(text: str) -> Qualifier:
-    """The hedge in front of an amount ("about", "over", "up to"), or "exact" when there is none."""
+    """The hedge on an amount ("about", "over", "up to"), or "exact" when there is none.
+
+    Only the words right before the amount ("about $14 billion") or right after it ("$10
+    billion-plus") count, so "$14 billion over three years" stays exact.
+    """
     lowered = _clean(text).lower()
+    try:
+        amount = _find_amount(lowered)
+    except ValueError:
+        amount = None
+    if amount is None:  # a bare hedge such as "about": look anywhere
+        before, ending = lowered, r"(?![a-z])"
+    else:
+        before, ending = lowered[: amount.start], r"\.?\s*$"
     for phrase, qualifier in _QUALIFIERS:
-        if re.search(r"(?<![a-z])" + re.escape(phrase) + r"(?![a-z])", lowered):
+        if re.search(r"(?<![a-z])" + re.escape(phrase) + ending, before):
             return qualifier
+    if amount is not None:
+        after = lowered[amount.end :]
+        if re.match(r"\s*(?:-?\s*plus\b|\+|or more\b)", after):
+            return "over"
+        if re.match(r"\s*or less\b", after):
+            return "under"
     return "exact"
 
 
 def parse_currency(text: str, default: str = "USD") -> str:
-    """The ISO 4217 code named by a symbol, word or code in the text."""
+    """The ISO 4217 code of the amount in the text: the one written next to it, else any named."""
     lowered = _clean(text).lower()
-    for code in _ISO_CODES:
+    try:
+        attached = _find_amount(lowered).currency
+    except ValueError:
+        attached = None
+    if attached:
+        return attached
+    for code in sorted(_ISO_CODES):
         if re.search(r"\b" + code.lower() + r"\b", lowered):
             return code
     for symbol, code in _CURRENCY_SYMBOLS:
@@ -198,24 +344,7 @@ def parse_amount(text: str) -> float:
 
     Raises ValueError when the text holds no number.
     """
-    cleaned = _clean(text)
-    match = _NUMBER_RE.search(cleaned)
-    if match:
-        number = float(match.group(0).replace(",", ""))
-        rest = cleaned[match.end() :]
-    else:
-        word = _WORD_NUMBER_RE.search(cleaned.lower())
-        if not word:
-            raise ValueError(f"no number in {text!r}")
-        number = _NUMBER_WORDS[word.group(1)]
-        rest = cleaned[word.end() :]
-    scale = _SCALE_RE.match(rest)
-    if scale:
-        number *= _SCALES[scale.group(1).lower()]
-    before = cleaned[: match.start()] if match else ""
-    if re.search(r"-\s*(?:[a-z]{0,2}\$|[€£¥₹₩])?\s*$", before, re.IGNORECASE):
-        number = -number
-    return number
+    return _find_amount(_clean(text)).value
 
 
 def parse_money(text: str) -> dict[str, float | str]:
@@ -228,21 +357,27 @@ def parse_money(text: str) -> dict[str, float | str]:
 
 
 def parse_percent(value: str | float | int) -> float:
-    """A percent as a number of percent points: "49 percent", "49%", "49.5 per cent" -> 49.0."""
-    if isinstance(value, bool):
-        raise ValueError("a percent must be a number, not a boolean")
-    if isinstance(value, int | float):
+    """A percent as a number of percent points: "49 percent", "49%", "49.5 per cent" -> 49.0.
+
+    A number marked as a percent wins over other numbers ("a 2025 deal for 49%" -> 49.0).
+    Fractions in words ("one-third", "half") are not read: raise ValueError.
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        # pydantic turns only ValueError into a validation error, so never let a TypeError out.
+        raise ValueError(f"a percent must be a number or text, got {type(value).__name__}")
+    if not isinstance(value, str):
         return float(value)
     cleaned = _clean(value)
-    match = _NUMBER_RE.search(cleaned)
-    if match:
+    numbers = list(_NUMBER_RE.finditer(cleaned))
+    # The lower end of a range is the percent, as for money: "49-51%" -> 49.0.
+    marked = [m for m in numbers if _PERCENT_AFTER_RE.match(cleaned[m.end() :])]
+    for match in marked or numbers[:1]:
         number = float(match.group(0).replace(",", ""))
-        if cleaned[: match.start()].rstrip().endswith("-"):
-            number = -number
-        return number
-    word = _WORD_NUMBER_RE.search(cleaned.lower())
-    if word and "half" not in word.group(1):
-        return float(_NUMBER_WORDS[word.group(1)])
+        # A minus glued to the number: "-5%", not the hyphen of "non-controlling 49%".
+        return -number if re.search(r"(?<![\w-])-$", cleaned[: match.start()]) else number
+    for words in _WORDS_RE.finditer(cleaned.lower()):
+        if re.match(_PERCENT_SIGN, cleaned[words.end() :], re.I):
+            return _words_value(words.group(0))
     raise ValueError(f"no percent in {value!r}")
 
 
@@ -267,8 +402,14 @@ _MONTHS = {
     )
     for name in names
 }
-_MONTH = r"(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
-_ISO_DATE_RE = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
+# \b so that "dismay 2024" is not May 2024.
+_MONTH = r"\b(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+# A time of day after an ISO date ("2025-06-11T10:30:00Z") is dropped: deals are dated by day.
+_ISO_DATE_RE = re.compile(
+    r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2})(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+    r"(?:Z|[+-]\d{2}:?\d{2})?)?)?)?$",
+    re.I,
+)
 _MONTH_DAY_YEAR_RE = re.compile(_MONTH + r"\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})", re.I)
 _DAY_MONTH_YEAR_RE = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?\s+" + _MONTH + r",?\s+(\d{4})", re.I)
 _MONTH_YEAR_RE = re.compile(_MONTH + r",?\s+(\d{4})", re.I)
@@ -277,7 +418,8 @@ _YEAR_RE = re.compile(r"^(?:in\s+)?(\d{4})$", re.I)
 
 def _iso(year: int, month: int | None = None, day: int | None = None) -> str:
     """Format a partial date, checking that it exists on the calendar."""
-    Date(year, month or 1, day or 1)  # raises ValueError for 2025-02-30 and month 13
+    # `is None`, not `or`: month 0 and day 0 must fail, not become January and the 1st.
+    Date(year, 1 if month is None else month, 1 if day is None else day)
     if month is None:
         return f"{year:04d}"
     if day is None:
@@ -288,7 +430,8 @@ def _iso(year: int, month: int | None = None, day: int | None = None) -> str:
 def parse_date(text: str) -> str:
     """A partial ISO date (YYYY, YYYY-MM or YYYY-MM-DD) from ISO or news wording.
 
-    "June 11, 2025" -> "2025-06-11", "May 2024" -> "2024-05", "2016" -> "2016".
+    "June 11, 2025" -> "2025-06-11", "May 2024" -> "2024-05", "2016" -> "2016". A month without
+    a year ("March") and numeric forms such as "06/11/2025" (US or European?) raise ValueError.
     """
     cleaned = _clean(text).strip()
     iso = _ISO_DATE_RE.match(cleaned)

@@ -1,0 +1,164 @@
+"""Batch-runner benchmark against the fake OpenAI-compatible server (run: make bench).
+
+1. 500 documents, fixed 100 ms server latency: wall time at concurrency 50 against the ideal
+   (500 / 50 x 0.1 s = 1.0 s; target <= 1.25x) and the speed-up over concurrency 1 (>= 20x).
+2. 10,000 cached documents replayed: pipeline overhead per document (target <= 0.5 ms), next to
+   the floor measured in the same run (one SQLite read plus one Pydantic validation).
+
+The fake server runs in its own process so that its threads do not compete with the pipeline
+for the GIL. Every figure printed comes from this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rich.console import Console
+
+from pipeline.cache import ResponseCache
+from pipeline.response import ArticleExtraction
+from pipeline.runner import extract_run
+from pipeline.settings import Settings
+from tests.fake_openai import FakeOpenAI, Reply
+
+ANSWER = json.dumps(
+    {
+        "companies": [{"name": "Meta", "aliases": ["Meta Platforms"]}],
+        "people": [
+            {"name": "Alexandr Wang", "roles": [{"title": "CEO", "organization": "Scale AI"}]}
+        ],
+        "deals": [
+            {
+                "deal_type": "investment",
+                "parties": [
+                    {"name": "Meta", "role": "investor"},
+                    {"name": "Scale AI", "role": "target"},
+                ],
+                "amount": {"value": 14e9, "currency": "USD", "qualifier": "about"},
+                "stake_percent": 49,
+                "status": "agreed",
+            }
+        ],
+    }
+)
+
+
+def serve(latency: float, port_out: multiprocessing.Queue, stop: multiprocessing.Event) -> None:
+    """Run the fake server in a child process until told to stop."""
+    with FakeOpenAI(Reply(ANSWER), latency=latency) as server:
+        port_out.put(server.base_url)
+        stop.wait()
+
+
+class ServerProcess:
+    """The fake server in a separate process, as a context manager yielding its base URL."""
+
+    def __init__(self, latency: float) -> None:
+        self._queue: multiprocessing.Queue = multiprocessing.Queue()
+        self._stop = multiprocessing.Event()
+        self._process = multiprocessing.Process(
+            target=serve, args=(latency, self._queue, self._stop), daemon=True
+        )
+
+    def __enter__(self) -> str:
+        self._process.start()
+        return self._queue.get(timeout=30)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._process.join(timeout=10)
+
+
+def write_docs(folder: Path, count: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        (folder / f"doc-{i:05d}.txt").write_text(
+            f"Article {i}. Meta agreed to invest about $14 billion in Scale AI for a 49% stake.\n"
+        )
+
+
+def timed_run(settings: Settings, run_dir: Path) -> tuple[float, dict]:
+    started = time.perf_counter()
+    manifest = extract_run(settings, run_dir, Console(quiet=True))
+    return time.perf_counter() - started, manifest
+
+
+def concurrency_bench(work: Path, docs: int, latency: float) -> None:
+    folder = work / "docs-concurrency"
+    write_docs(folder, docs)
+    with ServerProcess(latency) as base_url:
+        common = {
+            "model": "openai/bench",
+            "base_url": base_url,
+            "paths": [folder],
+            "cache_mode": "off",
+            "cache": work / "unused.sqlite",
+        }
+        # Warm-up: imports, first connection.
+        timed_run(Settings(**common, concurrency=50, limit=50), work / "warmup")
+        t50, m50 = timed_run(Settings(**common, concurrency=50), work / "c50")
+        t1, m1 = timed_run(Settings(**common, concurrency=1), work / "c1")
+    assert m50["documents"]["ok"] == m1["documents"]["ok"] == docs
+    ideal = docs / 50 * latency
+    print(f"{docs} documents, {latency * 1000:.0f} ms server latency")
+    print(
+        f"  concurrency 50: {t50:.3f} s; ideal {ideal:.3f} s; "
+        f"ratio {t50 / ideal:.3f} (target <= 1.25)"
+    )
+    print(f"  concurrency 1:  {t1:.3f} s; speed-up of 50 over 1: {t1 / t50:.1f}x (target >= 20)")
+
+
+def replay_bench(work: Path, docs: int) -> None:
+    folder = work / "docs-replay"
+    write_docs(folder, docs)
+    cache = work / "replay.sqlite"
+    with ServerProcess(0.0) as base_url:
+        common = {"model": "openai/bench", "base_url": base_url, "paths": [folder], "cache": cache}
+        fill_s, filled = timed_run(Settings(**common, concurrency=64), work / "fill")
+        assert filled["documents"]["ok"] == docs
+    replay_s, replayed = timed_run(
+        Settings(**common, cache_mode="replay", concurrency=64), work / "replay"
+    )
+    assert replayed["cache_hits"] == docs and replayed["documents"]["ok"] == docs
+
+    # The floor: one SQLite read and one Pydantic validation per document, nothing else.
+    with ResponseCache(cache) as store:
+        keys = [key for (key,) in store._db.execute("SELECT key FROM responses")]
+        started = time.perf_counter()
+        for key in keys:
+            entry = store.get(key)
+            assert entry is not None
+            ArticleExtraction.model_validate(entry.record)
+        floor_s = time.perf_counter() - started
+    per_doc = replay_s / docs * 1000
+    floor = floor_s / docs * 1000
+    print(f"{docs} cached documents (cache filled in {fill_s:.1f} s through the fake server)")
+    print(f"  replay run: {replay_s:.3f} s = {per_doc:.3f} ms per document (target <= 0.5)")
+    print(
+        f"  floor (SQLite read + validation): {floor:.3f} ms per document; "
+        f"ratio {per_doc / floor:.1f}x"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=500)
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--replay-docs", type=int, default=10_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="dealx-bench-") as tmp:
+        work = Path(tmp)
+        concurrency_bench(work, args.docs, args.latency)
+        replay_bench(work, args.replay_docs)
+
+
+if __name__ == "__main__":
+    main()

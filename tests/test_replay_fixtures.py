@@ -1,0 +1,70 @@
+"""The committed responses of the default model and prompt replay offline for all five seeds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from pipeline.cache import ResponseCache
+from pipeline.fixtures import export_entries, import_entries, read_entry
+
+FIXTURES = Path("tests/fixtures/responses")
+SEEDS = sorted(Path("seeds").glob("*.txt"))
+
+
+def replay(tmp_path: Path, name: str) -> subprocess.CompletedProcess[str]:
+    """`dealx extract` over the seeds with --cache-mode replay into tmp_path/name."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "extract",
+            "seeds",
+            "--out",
+            str(tmp_path / name),
+            "--cache",
+            str(tmp_path / "cache.sqlite"),
+            "--cache-mode",
+            "replay",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_every_seed_has_a_recorded_real_response() -> None:
+    entries = [read_entry(path) for path in sorted(FIXTURES.glob("*.json"))]
+    assert sorted(entry.doc_id for entry in entries) == [seed.stem for seed in SEEDS]
+    for entry in entries:
+        # Provenance: the local model answered, through llama.cpp, with these versions.
+        assert entry.request["provider"] == "local" and entry.server_model
+        assert entry.provenance["versions"]["llama_cpp_python"]
+        assert entry.raw_response["choices"][0]["finish_reason"] == "stop"
+        assert entry.latency_s > 0 and entry.completion_tokens > 0
+
+
+def test_replay_is_offline_and_identical_on_two_runs(tmp_path: Path) -> None:
+    with ResponseCache(tmp_path / "cache.sqlite") as cache:
+        assert import_entries(cache, FIXTURES) == len(SEEDS)
+    first, second = replay(tmp_path, "a"), replay(tmp_path, "b")
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    for seed in SEEDS:
+        a = (tmp_path / "a" / "records" / f"{seed.stem}.json").read_text()
+        b = (tmp_path / "b" / "records" / f"{seed.stem}.json").read_text()
+        assert a == b
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["cache_hits"] == len(SEEDS) and manifest["cache_misses"] == 0
+
+
+def test_export_then_import_round_trips(tmp_path: Path) -> None:
+    with ResponseCache(tmp_path / "a.sqlite") as cache:
+        import_entries(cache, FIXTURES)
+        written = export_entries(cache, tmp_path / "out")
+    assert sorted(p.name for p in written) == sorted(p.name for p in FIXTURES.glob("*.json"))
+    for path in written:
+        assert path.read_text() == (FIXTURES / path.name).read_text()
