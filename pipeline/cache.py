@@ -59,6 +59,22 @@ CREATE TABLE IF NOT EXISTS set_aside (
 
 
 @dataclass(frozen=True)
+class CachedAnswer:
+    """The part of an entry a run needs: the validated record and what it cost."""
+
+    record: dict[str, Any]
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    server_model: str | None
+    reasks: int
+    transport_retries: int
+
+
+_ANSWER_COLUMNS = tuple(CachedAnswer.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
 class CacheEntry:
     """One validated model answer and how it was obtained. Never holds a credential."""
 
@@ -75,6 +91,10 @@ class CacheEntry:
     reasks: int
     transport_retries: int
     provenance: dict[str, Any]
+
+    @property
+    def answer(self) -> CachedAnswer:
+        return CachedAnswer(**{column: getattr(self, column) for column in _ANSWER_COLUMNS})
 
     def to_json(self) -> dict[str, Any]:
         """The entry as one reviewable JSON object (the export format)."""
@@ -127,6 +147,23 @@ class ResponseCache:
         except (json.JSONDecodeError, TypeError) as exc:
             self._set_aside(key, f"unreadable entry: {exc}")
             return None
+
+    def get_answer(self, key: str) -> CachedAnswer | None:
+        """Just the answer for `key` (the hot path of a replay: no request or raw response is
+        parsed); an unreadable row is set aside and counts as a miss."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM responses WHERE key = ?", (key,)
+            ).fetchone()
+        if row is None:
+            return None
+        values = dict(zip(_ANSWER_COLUMNS, row, strict=True))
+        try:
+            values["record"] = json.loads(values["record"])
+        except json.JSONDecodeError as exc:
+            self._set_aside(key, f"unreadable entry: {exc}")
+            return None
+        return CachedAnswer(**values)
 
     def put(self, entry: CacheEntry) -> None:
         """Store (or overwrite) an entry; one row per key however many writers race."""

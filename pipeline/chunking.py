@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from pipeline.response import ArticleExtraction, CompanyDraft, DealDraft, PersonDraft
+from schemas.records import Company, Deal, DocumentExtraction, Person
 
-Drafted = CompanyDraft | PersonDraft | DealDraft
+Evidenced = Company | Person | Deal
 
 # A conservative characters-per-token ratio for English news text (real ratios are ~4).
 CHARS_PER_TOKEN = 3
@@ -52,13 +52,13 @@ def _name_key(name: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", name.casefold()).split())
 
 
-def merge_extractions(parts: list[ArticleExtraction]) -> ArticleExtraction:
-    """Union of chunk answers; a record seen again in an overlap is kept once (the first copy
-    wins and gains the other copy's evidence)."""
+def merge_extractions(parts: list[DocumentExtraction]) -> DocumentExtraction:
+    """Union of the chunk extractions of one document; a record seen again in an overlap is
+    kept once (the first copy wins and gains the other copy's evidence)."""
     if len(parts) == 1:
         return parts[0]
-    merged = ArticleExtraction()
-    seen: dict[tuple[str, ...], Drafted] = {}
+    merged = DocumentExtraction(doc_id=parts[0].doc_id)
+    seen: dict[tuple[str, ...], Evidenced] = {}
     for part in parts:
         for company in part.companies:
             if _is_new(seen, ("company", _name_key(company.name)), company):
@@ -73,7 +73,9 @@ def merge_extractions(parts: list[ArticleExtraction]) -> ArticleExtraction:
     return merged
 
 
-def _is_new(seen: dict[tuple[str, ...], Drafted], key: tuple[str, ...], record: Drafted) -> bool:
+def _is_new(
+    seen: dict[tuple[str, ...], Evidenced], key: tuple[str, ...], record: Evidenced
+) -> bool:
     first = seen.setdefault(key, record)
     if first is record:
         return True

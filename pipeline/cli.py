@@ -160,6 +160,14 @@ def run(gold_dir: GoldDir = Path("gold"), seeds: SeedsOpt = Path("seeds")) -> No
         raise typer.Exit(EXIT_FAILED)
 
 
+# The eval harness: its commands live in eval/commands.py.
+from eval import commands as eval_commands  # noqa: E402
+
+app.command("eval")(eval_commands.eval_run)
+app.command("compare")(eval_commands.compare)
+app.command("runs")(eval_commands.runs)
+
+
 def main() -> None:
     """Entry point: run the app, turning a DealxError into one line and its exit code."""
     try:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
-from pipeline.cache import CacheEntry, ResponseCache
+from pipeline.cache import CachedAnswer, CacheEntry, ResponseCache
 from pipeline.chunking import input_budget_chars, merge_extractions, split_text
 from pipeline.documents import Document
 from pipeline.errors import DealxError
@@ -41,20 +41,35 @@ class DocStats:
     latency_s: float = 0.0
     server_models: set[str] = field(default_factory=set)
 
-    def add(self, entry: CacheEntry, hit: bool) -> None:
+    def add(self, answer: CachedAnswer, hit: bool) -> None:
         self.chunks += 1
         self.cache_hits += hit
         self.cache_misses += not hit
-        self.recorded_prompt_tokens += entry.prompt_tokens
-        self.recorded_completion_tokens += entry.completion_tokens
+        self.recorded_prompt_tokens += answer.prompt_tokens
+        self.recorded_completion_tokens += answer.completion_tokens
         if not hit:  # what this run spent, as opposed to what the recorded answers cost
-            self.prompt_tokens += entry.prompt_tokens
-            self.completion_tokens += entry.completion_tokens
-            self.reasks += entry.reasks
-            self.transport_retries += entry.transport_retries
-            self.latency_s += entry.latency_s
-        if entry.server_model:
-            self.server_models.add(entry.server_model)
+            self.prompt_tokens += answer.prompt_tokens
+            self.completion_tokens += answer.completion_tokens
+            self.reasks += answer.reasks
+            self.transport_retries += answer.transport_retries
+            self.latency_s += answer.latency_s
+        if answer.server_model:
+            self.server_models.add(answer.server_model)
+
+    def row(self, doc_id: str, error: str | None) -> dict[str, Any]:
+        """One line of documents.csv."""
+        return {
+            "doc_id": doc_id,
+            "status": "failed" if error else "ok",
+            "chunks": self.chunks,
+            "cache_hits": self.cache_hits,
+            "tokens_in": self.prompt_tokens,
+            "tokens_out": self.completion_tokens,
+            "reasks": self.reasks,
+            "transport_retries": self.transport_retries,
+            "latency_s": round(self.latency_s, 4),
+            "error": error,
+        }
 
     def merge(self, other: DocStats) -> None:
         """Add another document's counts to these."""
@@ -124,35 +139,36 @@ class Extractor:
             for chunk in split_text(document.text, self.max_chunk_chars)
         ]
 
-    async def extract(self, document: Document) -> tuple[DocumentExtraction, DocStats]:
-        """Extract one document; raises on a failure of any of its chunks."""
-        stats = DocStats()
+    async def extract(self, document: Document, stats: DocStats) -> DocumentExtraction:
+        """Extract one document, counting into `stats` (also when a chunk fails and this
+        raises, so a failed document's retries are counted too)."""
         answers = []
         for request in self.requests_for(document):
-            entry, hit = await self.answer(request)
-            stats.add(entry, hit)
-            answers.append(ArticleExtraction.model_validate(entry.record))
-        return to_document(document.doc_id, merge_extractions(answers)), stats
+            answer, hit = await self.answer(request, stats)
+            stats.add(answer, hit)
+            answers.append(to_document(document.doc_id, answer.record))
+        return merge_extractions(answers)
 
-    async def answer(self, request: ModelRequest) -> tuple[CacheEntry, bool]:
-        """The cache entry for a request and whether it was a hit; calls the model on a miss."""
-        key = request.cache_key()
+    async def answer(self, request: ModelRequest, stats: DocStats) -> tuple[CachedAnswer, bool]:
+        """The answer to a request and whether it came from the cache; calls the model on a
+        miss."""
         mode = self.settings.cache_mode
+        key = request.cache_key() if self.cache is not None else ""
         if self.cache is not None and mode in ("readwrite", "replay"):
-            entry = self.cache.get(key)
-            if entry is not None:
-                return entry, True
+            cached = self.cache.get_answer(key)
+            if cached is not None:
+                return cached, True
             if mode == "replay":
                 raise ReplayMiss(
                     f"{request.doc_id}: no recorded response in {self.cache.path} "
                     f"(cache key {key[:16]}); run without --cache-mode replay to call the model"
                 )
-        entry = await self._call_model(request, key)
+        entry = await self._call_model(request, key, stats)
         if self.cache is not None and mode != "off":
             self.cache.put(entry)
-        return entry, False
+        return entry.answer, False
 
-    async def _call_model(self, request: ModelRequest, key: str) -> CacheEntry:
+    async def _call_model(self, request: ModelRequest, key: str, stats: DocStats) -> CacheEntry:
         client = await self.endpoint.client()
         settings = request.settings
         counters = CallCounters()
@@ -167,11 +183,14 @@ class Extractor:
                 extra_body=settings.extra_body or None,
                 **settings.decoding,
             )
+        except BaseException:
+            stats.transport_retries += counters.transport_retries
+            stats.reasks += max(0, counters.model_calls - 1)
+            raise
         finally:
             current_counters.reset(token)
         latency = time.perf_counter() - started
         usage = completion.usage
-        model_calls = counters.http_calls - counters.transport_retries
         return CacheEntry(
             key=key,
             doc_id=request.doc_id,
@@ -183,7 +202,7 @@ class Extractor:
             latency_s=round(latency, 4),
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             server_model=completion.model,
-            reasks=max(0, model_calls - 1),
+            reasks=max(0, counters.model_calls - 1),
             transport_retries=counters.transport_retries,
             provenance=self.provenance,
         )

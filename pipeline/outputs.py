@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +18,15 @@ from schemas.records import DocumentExtraction
 def write_atomic(path: Path, text: str) -> None:
     """Write via a temp file in the same folder plus rename, so no reader, and no rerun after a
     crash or kill -9, ever sees half a file. (No fsync: that guards against power loss, not
-    process death, and costs milliseconds per record in a batch of thousands.)"""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    process death, and costs milliseconds per record in a batch of thousands.) The folder
+    must exist."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with open(tmp, "x", encoding="utf-8") as handle:
             handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are ordinary readable files
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -38,22 +38,33 @@ def write_json(path: Path, data: Any) -> None:
 def record_path(run_dir: Path, doc_id: str) -> Path:
     """Where a document's record lives; the id is checked so it cannot escape RUN_DIR."""
     check_doc_id(doc_id, run_dir)
-    records = (run_dir / "records").resolve()
-    path = (records / f"{doc_id}.json").resolve()
-    if not path.is_relative_to(records):
+    records = _records_dir(run_dir)
+    path = records / f"{doc_id}.json"
+    # check_doc_id already rules out separators and "..": this is the belt to its braces.
+    if path.parent != records:
         raise ValueError(f"document id {doc_id!r} escapes {records}")
     return path
 
 
+@functools.lru_cache(maxsize=64)
+def _records_dir(run_dir: Path) -> Path:
+    return (run_dir / "records").resolve()
+
+
 def write_record(run_dir: Path, record: DocumentExtraction) -> None:
     """Write one document's extraction to RUN_DIR/records/<doc_id>.json."""
-    write_json(record_path(run_dir, record.doc_id), record.model_dump(mode="json"))
+    # pydantic's serializer: json.dumps with indent falls back to the pure-Python encoder.
+    write_atomic(record_path(run_dir, record.doc_id), record.model_dump_json(indent=2) + "\n")
 
 
-def read_records(run_dir: Path) -> dict[str, DocumentExtraction]:
-    """Every record file of a run, keyed by document id."""
+def read_records(run_dir: Path, doc_ids: list[str] | None = None) -> dict[str, DocumentExtraction]:
+    """Record files of a run (all of them, or those of `doc_ids`), keyed by document id."""
+    if doc_ids is None:
+        paths = sorted((run_dir / "records").glob("*.json"))
+    else:
+        paths = [record_path(run_dir, doc_id) for doc_id in doc_ids]
     records: dict[str, DocumentExtraction] = {}
-    for path in sorted((run_dir / "records").glob("*.json")):
+    for path in paths:
         record = DocumentExtraction.model_validate_json(path.read_text(encoding="utf-8"))
         records[record.doc_id] = record
     return records
@@ -149,3 +160,18 @@ def write_tables(run_dir: Path, records: list[DocumentExtraction]) -> dict[str, 
     for name, frame in tables.items():
         write_atomic(run_dir / f"{name}.csv", frame.to_csv(index=False))
     return tables
+
+
+def write_document_table(run_dir: Path, rows: list[dict[str, Any]]) -> None:
+    """documents.csv: per document, its status, cache hits, tokens, re-asks and transport
+    retries; rows of documents this invocation did not touch are kept from earlier ones."""
+    path = run_dir / "documents.csv"
+    frame = pd.DataFrame(rows)
+    if path.exists():
+        earlier = pd.read_csv(path, dtype={"doc_id": str})
+        if not frame.empty:
+            earlier = earlier[~earlier["doc_id"].isin(frame["doc_id"])]
+        frame = pd.concat([earlier, frame], ignore_index=True) if not earlier.empty else frame
+    if not frame.empty:
+        frame = frame.sort_values("doc_id", kind="stable")
+    write_atomic(path, frame.to_csv(index=False))

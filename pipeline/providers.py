@@ -6,12 +6,15 @@ AsyncOpenAI + instructor code path; only how the schema reaches the server diffe
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import instructor
+from instructor.v2.validation import async_validators
 from openai import AsyncOpenAI
 from pydantic import BaseModel
 
@@ -19,6 +22,16 @@ from pipeline.errors import ConfigError
 from pipeline.local_server import LlamaServer, gguf_path
 from pipeline.settings import Settings
 from pipeline.transport import RetryingTransport
+
+# instructor walks the whole response model for async validators on every call (~10 ms of CPU
+# for ours, twice per call). The answer depends only on the class, so it is checked once per
+# class; a model that fails the check still raises every time (failures are not cached).
+_reject_async_validators = async_validators.reject_async_validators
+async_validators.reject_async_validators = functools.cache(_reject_async_validators)
+
+# dealx reports every failure itself (errors.jsonl, one line each); instructor's own error logs
+# would print each failed attempt's full validation dump to stderr a second time.
+logging.getLogger("instructor").setLevel(logging.CRITICAL)
 
 PROVIDERS = ("openai", "local")
 # Known list prices in USD per million tokens (input, output), for the manifest's cost estimate.
@@ -76,7 +89,9 @@ class Endpoint:
         """The instructor client, created (and the local server started) once."""
         async with self._lock:
             if self._client is None:
-                self._client = await asyncio.to_thread(self._connect)
+                # Blocking on purpose: every document waits for this anyway, and starting the
+                # local server on the main thread keeps Ctrl-C and its death signal simple.
+                self._client = self._connect()
             return self._client
 
     def _connect(self) -> instructor.AsyncInstructor:
@@ -85,18 +100,13 @@ class Endpoint:
             self._server.start()
             base_url, api_key = self._server.base_url, "local-no-key"
         else:
-            base_url, api_key = self.settings.base_url, os.environ.get("OPENAI_API_KEY")
-            if api_key is None and base_url is None:
-                raise ConfigError(
-                    "OPENAI_API_KEY is not set: export OPENAI_API_KEY=sk-... , or point "
-                    "--base-url at an OpenAI-compatible server, or use --model local/smollm2-135m"
-                )
+            base_url, api_key = self.settings.base_url, openai_api_key(self.settings)
         transport = RetryingTransport(
             attempts=self.settings.transport_attempts, max_wait_s=self.settings.transport_max_wait_s
         )
         openai_client = AsyncOpenAI(
             base_url=base_url,
-            api_key=api_key or "no-key",
+            api_key=api_key,
             max_retries=0,  # transport retries live in RetryingTransport only
             timeout=self.settings.timeout_s,
             http_client=httpx.AsyncClient(transport=transport, timeout=self.settings.timeout_s),
@@ -108,7 +118,7 @@ class Endpoint:
         if self._client is not None:
             await self._client.client.close()  # type: ignore[union-attr]
         if self._server is not None:
-            await asyncio.to_thread(self._server.stop)
+            self._server.stop()
 
 
 def resolve_endpoint(settings: Settings) -> Endpoint:
@@ -121,7 +131,22 @@ def resolve_endpoint(settings: Settings) -> Endpoint:
             gguf_path(model)
         # llama.cpp's server answers one request at a time; more would only queue there.
         return Endpoint(settings, provider, model, max_concurrency=1)
+    if settings.cache_mode != "replay":
+        openai_api_key(settings)  # fail before any document, not once per document
     return Endpoint(settings, provider, model)
+
+
+def openai_api_key(settings: Settings) -> str:
+    """The key for an openai/ model; a server given by --base-url may need none."""
+    key = os.environ.get("OPENAI_API_KEY")
+    if key:
+        return key
+    if settings.base_url is None:
+        raise ConfigError(
+            "OPENAI_API_KEY is not set: export OPENAI_API_KEY=sk-... , or point "
+            "--base-url at an OpenAI-compatible server, or use --model local/smollm2-135m"
+        )
+    return "no-key"
 
 
 def price_per_mtok(spec: str) -> tuple[float, float] | None:

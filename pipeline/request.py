@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,7 +19,7 @@ from pipeline.response import schema_sha256
 # The decoding parameters instructor's make_cache_key hashes; a request may use no others,
 # so nothing that changes the answer can be left out of the key.
 KEYED_DECODING = frozenset({"temperature", "top_p", "seed", "max_tokens", "stop"})
-CACHE_KEY_VERSION = 1
+CACHE_KEY_VERSION = 2
 
 
 def strip_credentials(url: str | None) -> str | None:
@@ -54,11 +55,12 @@ class RequestSettings:
         return schema_sha256(self.response_model)
 
     @cached_property
-    def namespace(self) -> str:
-        """The parts of the key that instructor's make_cache_key leaves out: the endpoint
-        (base URL without credentials), the extra body sent to the server, and the prompt
-        and schema hashes. Computed once per run, not per document."""
-        return json.dumps(
+    def digest(self) -> str:
+        """instructor's make_cache_key over everything a run's requests share: provider, model,
+        mode, decoding parameters, and a namespace with what that key leaves out (the endpoint
+        without credentials, the extra body sent to the server, prompt and schema hashes).
+        Computed once per run; each request then only hashes its own messages."""
+        namespace = json.dumps(
             {
                 "v": CACHE_KEY_VERSION,
                 "base_url": strip_credentials(self.base_url),
@@ -67,6 +69,15 @@ class RequestSettings:
                 "schema_sha256": self.schema_sha256,
             },
             sort_keys=True,
+        )
+        return make_cache_key(
+            messages=None,
+            model=self.model,
+            response_model=None,
+            mode=self.mode.value,
+            provider=self.provider,
+            namespace=namespace,
+            request_kwargs=self.decoding,
         )
 
 
@@ -79,18 +90,9 @@ class ModelRequest:
     settings: RequestSettings
 
     def cache_key(self) -> str:
-        """SHA-256 of the canonical request, built on instructor's make_cache_key; the response
-        schema enters through the namespace's schema hash rather than being re-serialised."""
-        s = self.settings
-        return make_cache_key(
-            messages=self.messages,
-            model=s.model,
-            response_model=None,
-            mode=s.mode.value,
-            provider=s.provider,
-            namespace=s.namespace,
-            request_kwargs=s.decoding,
-        )
+        """SHA-256 of the run's shared request digest and this request's canonical messages."""
+        messages = json.dumps(self.messages, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(f"{self.settings.digest}\n{messages}".encode()).hexdigest()
 
     def describe(self) -> dict[str, Any]:
         """The request as stored beside a cache entry: reviewable, and free of credentials."""

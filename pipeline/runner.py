@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pipeline.cache import ResponseCache
 from pipeline.documents import Document, load_documents
-from pipeline.errors import AuthError
+from pipeline.errors import DealxError
 from pipeline.extract import DocStats, Extractor
 from pipeline.failures import describe_failure, fatal_for_run
 from pipeline.outputs import (
@@ -29,6 +29,7 @@ from pipeline.outputs import (
     read_records,
     record_path,
     write_atomic,
+    write_document_table,
     write_json,
     write_record,
     write_tables,
@@ -37,15 +38,19 @@ from pipeline.prompts import load_prompt
 from pipeline.providers import price_per_mtok, resolve_endpoint
 from pipeline.request import strip_credentials
 from pipeline.settings import Settings
+from schemas.records import DocumentExtraction
 
 
 @dataclass
 class RunTotals:
     """Sums over the documents of one invocation."""
 
-    ok: list[str] = field(default_factory=list)
+    # repr=False: asyncio.run reprs its finished main task (whose result holds these totals)
+    # when it restores the SIGINT handler; a repr of thousands of records took 0.3 s.
+    ok: dict[str, DocumentExtraction] = field(default_factory=dict, repr=False)
     failed: dict[str, str] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # already done by an earlier invocation
+    rows: list[dict[str, Any]] = field(default_factory=list, repr=False)  # documents.csv
     stats: DocStats = field(default_factory=DocStats)
 
 
@@ -91,19 +96,20 @@ async def run_batch(
     extractor: Extractor,
     run_dir: Path,
     console: Console,
-) -> tuple[RunTotals, AuthError | None]:
+) -> tuple[RunTotals, DealxError | None]:
     """Extract every document not yet in RUN_DIR/records; returns the totals and a run-fatal
     error if one stopped the run (documents not reached stay unwritten, for a rerun)."""
     totals = RunTotals()
     errors_path = run_dir / "errors.jsonl"
     todo = []
     for document in documents:
-        (totals.skipped if record_path(run_dir, document.doc_id).exists() else todo).append(
-            document
-        )
+        if record_path(run_dir, document.doc_id).exists():
+            totals.skipped.append(document.doc_id)
+        else:
+            todo.append(document)
     limit = extractor.endpoint.max_concurrency or extractor.settings.concurrency
     semaphore = asyncio.Semaphore(min(limit, extractor.settings.concurrency))
-    fatal: list[AuthError] = []
+    fatal: list[DealxError] = []
 
     with _progress(console) as progress:
         task = progress.add_task("extract", total=len(todo), info="")
@@ -120,8 +126,10 @@ async def run_batch(
             async with semaphore:
                 if fatal:
                     return
+                stats = DocStats()
+                reason = None
                 try:
-                    record, stats = await extractor.extract(document)
+                    record = await extractor.extract(document, stats)
                     write_record(run_dir, record)
                 except Exception as exc:
                     stop = fatal_for_run(exc)
@@ -132,8 +140,9 @@ async def run_batch(
                     totals.failed[document.doc_id] = reason
                     append_jsonl(errors_path, {"doc_id": document.doc_id, "reason": reason})
                 else:
-                    totals.ok.append(document.doc_id)
-                    totals.stats.merge(stats)
+                    totals.ok[document.doc_id] = record
+                totals.stats.merge(stats)
+                totals.rows.append(stats.row(document.doc_id, reason))
                 show()
 
         await asyncio.gather(*(one(document) for document in todo))
@@ -156,8 +165,10 @@ def write_run_outputs(
     wall_s: float,
 ) -> dict[str, Any]:
     """Write the flat tables and manifest.json for everything in RUN_DIR; returns the manifest."""
-    records = read_records(run_dir)
+    # This invocation's records are in memory; only those of earlier invocations are re-read.
+    records = {**read_records(run_dir, totals.skipped), **totals.ok}
     tables = write_tables(run_dir, list(records.values()))
+    write_document_table(run_dir, totals.rows)
     settings = extractor.settings
     s = totals.stats
     prices = price_per_mtok(settings.model)
@@ -208,20 +219,21 @@ def write_run_outputs(
 def extract_run(settings: Settings, run_dir: Path, console: Console) -> dict[str, Any]:
     """Load the documents, extract them into `run_dir`, write the tables and the manifest.
 
-    Raises AuthError (after writing what was done) when the endpoint rejects the credentials.
+    Raises DealxError (after writing what was done) when the run cannot go on: the endpoint
+    rejects the credentials, or the model server does not start.
     """
     documents = load_documents(settings.paths)
     if settings.limit is not None:
         documents = documents[: settings.limit]
     endpoint = resolve_endpoint(settings)
     prompt = load_prompt(settings.prompt)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "records").mkdir(parents=True, exist_ok=True)
     point_latest(run_dir)
     started_at, started = datetime.now(UTC), time.perf_counter()
     cache = ResponseCache(settings.cache) if settings.cache_mode != "off" else None
     extractor = Extractor(settings, endpoint, prompt, cache)
 
-    async def batch() -> tuple[RunTotals, AuthError | None]:
+    async def batch() -> tuple[RunTotals, DealxError | None]:
         try:
             return await run_batch(documents, extractor, run_dir, console)
         finally:

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -33,6 +34,11 @@ class CallCounters:
 
     http_calls: int = 0
     transport_retries: int = 0
+
+    @property
+    def model_calls(self) -> int:
+        """Asks of the model (the first and each re-ask), not counting transport retries."""
+        return self.http_calls - self.transport_retries
 
 
 current_counters: contextvars.ContextVar[CallCounters | None] = contextvars.ContextVar(
@@ -70,7 +76,7 @@ class RetryingTransport(httpx.AsyncBaseTransport):
         max_backoff_s: float = 20.0,
         inner: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._inner = inner or httpx.AsyncHTTPTransport()
+        self._inner = inner or AiohttpTransport()
         self._attempts = attempts
         self._max_wait_s = max_wait_s
         self._backoff = wait_exponential_jitter(
@@ -91,7 +97,7 @@ class RetryingTransport(httpx.AsyncBaseTransport):
         if counters is not None:
             counters.http_calls += 1
         response = await self._inner.handle_async_request(request)
-        if _is_retryable_response(response) or response.status_code >= 400:
+        if response.status_code >= 400:
             # Read the body now: a retried response must be closed, a final one is returned whole.
             await response.aread()
             await response.aclose()

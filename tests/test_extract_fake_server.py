@@ -12,10 +12,10 @@ import pytest
 from rich.console import Console
 
 from pipeline.cache import ResponseCache
-from pipeline.errors import AuthError
+from pipeline.errors import AuthError, ConfigError
 from pipeline.runner import extract_run
 from pipeline.settings import Settings
-from tests.fake_openai import FakeOpenAI, Reply, Script, ScriptByMarker, Status
+from tests.fake_openai import FakeOpenAI, Hang, Reply, Script, ScriptByMarker, Status, free_port
 
 ANSWER = json.dumps(
     {
@@ -234,3 +234,47 @@ def test_api_key_never_reaches_cache_or_run(
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_rate_limit_waits_for_retry_after(tmp_path: Path) -> None:
+    write_docs(tmp_path / "docs", 1)
+    script = Script([Status(429, headers={"Retry-After": "1"}), Reply(ANSWER)])
+    with FakeOpenAI(script) as server:
+        run(settings_for(server, tmp_path), tmp_path / "run")
+        first, second = server.chat_requests
+    assert second.received_at - first.received_at >= 1.0
+    documents = (tmp_path / "run" / "documents.csv").read_text().splitlines()
+    assert documents[0].startswith("doc_id,status,chunks,cache_hits")
+    assert documents[1].startswith("doc-00,ok,1,0,") and ",0,1," in documents[1]
+
+
+def test_hung_request_times_out_and_is_retried(tmp_path: Path) -> None:
+    write_docs(tmp_path / "docs", 1)
+    with FakeOpenAI(Script([Hang(30), Reply(ANSWER)])) as server:
+        manifest = run(settings_for(server, tmp_path, timeout_s=0.5), tmp_path / "run")
+        assert server.count() == 2
+    assert manifest["documents"]["ok"] == 1 and manifest["transport_retries"] == 1
+
+
+def test_unreachable_server_fails_documents_naming_the_url(tmp_path: Path) -> None:
+    write_docs(tmp_path / "docs", 2)
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    settings = Settings(
+        model="openai/m",
+        base_url=url,
+        cache=tmp_path / "cache.sqlite",
+        paths=[tmp_path / "docs"],
+        transport_attempts=2,
+    )
+    manifest = run(settings, tmp_path / "run")
+    assert manifest["documents"]["failed"] == 2
+    for reason in manifest["failed"].values():
+        assert reason.startswith(f"cannot connect to {url}/chat/completions")
+    assert manifest["transport_retries"] == 2
+
+
+def test_missing_key_names_the_fix(tmp_path: Path) -> None:
+    write_docs(tmp_path / "docs", 1)
+    settings = Settings(model="openai/gpt-4o-mini", paths=[tmp_path / "docs"], cache_mode="off")
+    with pytest.raises(ConfigError, match=r"OPENAI_API_KEY is not set.*local/smollm2-135m"):
+        run(settings, tmp_path / "run")

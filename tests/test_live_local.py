@@ -4,11 +4,17 @@ validation, cache write, then a replay of the same request with no model running
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
+
 from pipeline.cache import ResponseCache
+from pipeline.errors import ConfigError
+from pipeline.local_server import LlamaServer
 from pipeline.response import ArticleExtraction
 from schemas.records import DocumentExtraction
 
@@ -68,3 +74,51 @@ def test_local_model_extracts_then_replays_without_server(tmp_path: Path) -> Non
     assert (tmp_path / "replay" / "records" / f"{SEED.stem}.json").read_text() == (
         tmp_path / "live" / "records" / f"{SEED.stem}.json"
     ).read_text()
+
+
+def test_server_that_does_not_start_reports_its_log(tmp_path: Path) -> None:
+    server = LlamaServer("smollm2-135m", startup_timeout_s=60)
+    server.model_path = tmp_path / "broken.gguf"
+    server.model_path.write_bytes(b"this is not a GGUF file")
+    with pytest.raises(ConfigError, match=r"llama\.cpp server exited with code") as failure:
+        server.start()
+    assert "log tail:" in str(failure.value) and "broken.gguf" in str(failure.value)
+    assert not llama_servers_running()
+
+
+def test_ctrl_c_stops_the_local_server(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "pipeline", "extract", str(SEED), "--out", str(tmp_path)]
+    process = subprocess.Popen(
+        [*command, "--cache", str(tmp_path / "c.sqlite")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while not llama_servers_running():
+        assert process.poll() is None and time.monotonic() < deadline, "server never started"
+        time.sleep(0.2)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert not llama_servers_running(), "Ctrl-C must stop the llama.cpp server"
+    assert not list((tmp_path / "records").glob("*.json"))
+
+
+def test_kill_9_of_dealx_takes_the_server_down(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "pipeline", "extract", str(SEED), "--out", str(tmp_path)]
+    process = subprocess.Popen(
+        [*command, "--cache", str(tmp_path / "c.sqlite")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not llama_servers_running():
+        assert process.poll() is None and time.monotonic() < deadline, "server never started"
+        time.sleep(0.2)
+    process.kill()
+    process.wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while llama_servers_running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not llama_servers_running(), "the server must die with dealx"

@@ -1,0 +1,55 @@
+"""Settings precedence: pyproject.toml [tool.dealx] < DEALX_* environment < command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import ConfigError
+from pipeline.settings import load_settings
+
+
+def write_pyproject(tmp_path: Path, table: str) -> Path:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(f"[project]\nname = 'x'\n\n[tool.dealx]\n{table}\n")
+    return path
+
+
+def test_command_line_beats_environment_beats_pyproject(tmp_path: Path) -> None:
+    pyproject = write_pyproject(tmp_path, 'prompt = "from_toml"\nconcurrency = 3\nmax-retries = 5')
+    environ = {"DEALX_CONCURRENCY": "7", "DEALX_CACHE_MODE": "replay"}
+    settings = load_settings({"concurrency": 11}, pyproject=pyproject, environ=environ)
+    assert settings.prompt == "from_toml"  # only pyproject sets it
+    assert settings.max_retries == 5  # dashes allowed in TOML keys
+    assert settings.cache_mode == "replay"  # environment over default
+    assert settings.concurrency == 11  # command line over environment over pyproject
+    assert load_settings({}, pyproject=pyproject, environ=environ).concurrency == 7
+
+
+def test_unset_command_line_options_do_not_override(tmp_path: Path) -> None:
+    pyproject = write_pyproject(tmp_path, 'model = "openai/gpt-4o-mini"')
+    settings = load_settings({"model": None}, pyproject=pyproject, environ={})
+    assert settings.model == "openai/gpt-4o-mini"
+
+
+def test_paths_from_environment(tmp_path: Path) -> None:
+    settings = load_settings({}, pyproject=tmp_path / "none.toml", environ={"DEALX_PATHS": "a:b"})
+    assert settings.paths == [Path("a"), Path("b")]
+
+
+@pytest.mark.parametrize(
+    ("table", "environ", "message"),
+    [
+        ('colour = "blue"', {}, "unknown setting 'colour'"),
+        ("", {"DEALX_CONCURRENCY": "many"}, "concurrency: cannot read 'many'"),
+        ("", {"DEALX_CACHE_MODE": "sometimes"}, "cache_mode: 'sometimes' is not one of"),
+        ('model = "gpt-4o"', {}, "is not provider/model"),
+        ("concurrency = 0", {}, "concurrency: must be at least 1"),
+    ],
+)
+def test_bad_settings_are_config_errors(
+    tmp_path: Path, table: str, environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings({}, pyproject=write_pyproject(tmp_path, table), environ=environ)
