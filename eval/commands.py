@@ -1,0 +1,159 @@
+"""The `dealx eval`, `dealx compare` and `dealx runs` commands; pipeline/cli.py registers them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from eval.compare import CONFIDENCE
+from eval.compare import compare as compare_runs
+from eval.gold import load_gold_dir
+from eval.load import load_gold, load_run
+from eval.runs import list_runs
+from eval.score import Evaluation, evaluate
+from eval.tables import (
+    OutputFormat,
+    eval_json,
+    frame_records,
+    print_frames,
+    vertical,
+    write_eval,
+)
+from pipeline.errors import EXIT_FAILED
+
+console = Console()
+
+RunArg = Annotated[
+    Path, typer.Argument(metavar="RUN_DIR", help="A run directory, e.g. runs/latest.")
+]
+GoldOpt = Annotated[Path, typer.Option("--gold", help="Folder of gold/<doc_id>.json files.")]
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="How to print the tables.")]
+FailUnderOpt = Annotated[
+    float | None,
+    typer.Option("--fail-under", min=0.0, max=1.0, help="Exit 1 when overall F1 is below this."),
+]
+FailOnRegressionOpt = Annotated[
+    bool,
+    typer.Option("--fail-on-regression", help="Exit 1 when B is significantly worse than A."),
+]
+RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Folder that holds the runs.")]
+
+
+def eval_run(
+    run_dir: RunArg,
+    gold: GoldOpt = Path("gold"),
+    output: FormatOpt = OutputFormat.table,
+    fail_under: FailUnderOpt = None,
+) -> None:
+    """Score a run against the gold: P/R/F1 per record type, field and document.
+
+    The tables are also written to RUN_DIR/eval/ (CSV per table, records.csv, eval.json).
+    """
+    run = load_run(run_dir)
+    evaluation = evaluate(run, load_gold(gold))
+    write_eval(evaluation, run_dir / "eval")
+    if output is OutputFormat.json:
+        print(json.dumps(eval_json(evaluation), indent=2))
+    else:
+        overall = evaluation.overall
+        print_frames(
+            {
+                "Overall": overall if output is OutputFormat.csv else vertical(overall),
+                "By record type": evaluation.by_type,
+                "By field": evaluation.by_field,
+                "By document": evaluation.by_doc,
+            },
+            output,
+            console,
+        )
+    _report_documents(evaluation)
+    _note(f"tables written to {run_dir / 'eval'}")
+    f1 = float(evaluation.overall["f1"].iloc[0])
+    if fail_under is not None and f1 < fail_under:
+        _note(f"overall F1 {f1:.3f} is below --fail-under {fail_under:g}")
+        raise typer.Exit(EXIT_FAILED)
+
+
+def compare(
+    run_a: Annotated[Path, typer.Argument(metavar="RUN_A", help="The baseline run.")],
+    run_b: Annotated[
+        Path, typer.Argument(metavar="RUN_B", help="The run to judge against the baseline.")
+    ],
+    gold: GoldOpt = Path("gold"),
+    fail_on_regression: FailOnRegressionOpt = False,
+    output: FormatOpt = OutputFormat.table,
+) -> None:
+    """Compare run B with run A: F1 deltas with bootstrap intervals, and the changed records."""
+    golds = load_gold(gold)
+    comparison = compare_runs(evaluate(load_run(run_a), golds), evaluate(load_run(run_b), golds))
+    if output is OutputFormat.json:
+        document = {
+            "n_docs": comparison.n_docs,
+            "note": comparison.note,
+            "b_significantly_worse": comparison.b_significantly_worse,
+            "deltas": frame_records(comparison.deltas),
+            "changes": frame_records(comparison.changes),
+        }
+        print(json.dumps(document, indent=2))
+    else:
+        shown = ["scope", "record_type", "field", "a_f1", "b_f1", "delta", "ci_low", "ci_high"]
+        frames = {f"F1: A = {run_a}, B = {run_b}": comparison.deltas[[*shown, "significant"]]}
+        if comparison.changes.empty:
+            _note("no record changed between A and B")
+        else:
+            frames["Changed records (regression: right in A, wrong in B)"] = comparison.changes
+        print_frames(frames, output, console)
+        _note(comparison.note)
+    overall = comparison.deltas.iloc[0]
+    if comparison.b_significantly_worse:
+        verdict = "B is significantly worse than A"
+    elif overall["significant"]:
+        verdict = "B is significantly better than A"
+    else:
+        verdict = "no significant difference"
+    _note(
+        f"overall F1 delta {overall['delta']:+.3f}, {CONFIDENCE:.0%} CI "
+        f"[{overall['ci_low']:+.3f}, {overall['ci_high']:+.3f}]: {verdict}"
+    )
+    if fail_on_regression and comparison.b_significantly_worse:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def runs(
+    runs_dir: RunsDirOpt = Path("runs"),
+    gold: GoldOpt = Path("gold"),
+    output: FormatOpt = OutputFormat.table,
+) -> None:
+    """List the runs with model, prompt, date, documents and F1 (when gold exists)."""
+    golds = load_gold_dir(gold) if gold.is_dir() else {}
+    frame = list_runs(runs_dir, golds or None)
+    if output is OutputFormat.json:
+        print(json.dumps(frame_records(frame), indent=2))
+    elif frame.empty:
+        _note(f"no runs in {runs_dir}")
+    else:
+        print_frames({f"Runs in {runs_dir}": frame}, output, console)
+
+
+def _note(text: str) -> None:
+    """A message for the reader on stderr, so stdout stays the report."""
+    print(text, file=sys.stderr)
+
+
+def _report_documents(evaluation: Evaluation) -> None:
+    """Name the documents on one side only and the failed ones, on stderr."""
+    by_doc = evaluation.by_doc
+    messages = {
+        "missing": "in the gold but not in the run (scored as all missed)",
+        "failed": "failed in the run (scored as all missed)",
+        "no_gold": "in the run without gold (not scored)",
+    }
+    for status, message in messages.items():
+        docs = by_doc.loc[by_doc["status"] == status, "doc_id"].tolist()
+        if docs:
+            _note(f"{len(docs)} document(s) {message}: {', '.join(docs)}")

@@ -1,0 +1,180 @@
+"""Compare two scored runs on the same gold: deltas, a paired bootstrap, the records that changed.
+
+The bootstrap resamples documents, not records, because the records of one article are
+correlated (Koehn 2004; Berg-Kirkpatrick et al. 2012): each resample draws n documents with
+replacement, sums both runs' counts over them and recomputes micro F1.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from eval.align import RECORD_TYPES, DocumentAlignment
+from eval.normalize import fold
+from eval.score import FIELD_KEYS, Counts, Evaluation, f1_scores
+from pipeline.errors import InputError
+from schemas.records import record_label
+
+RESAMPLES = 10_000
+SEED = 20250611
+CONFIDENCE = 0.95
+# Below this many documents the interval is wide; the output says so.
+FEW_DOCS = 30
+# Resamples per matrix product, so that memory stays ~ this many (resample, document) cells.
+_CHUNK_CELLS = 4_000_000
+
+Scope = tuple[str, str, str]  # ("overall" | "type" | "field", record type, field)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Run B against run A: one row per scope in `deltas`, the changed records in `changes`."""
+
+    n_docs: int
+    deltas: pd.DataFrame
+    changes: pd.DataFrame
+
+    @property
+    def b_significantly_worse(self) -> bool:
+        """True when the interval of overall F1(B) - F1(A) lies wholly below 0."""
+        overall = self.deltas.iloc[0]
+        return bool(overall["ci_high"] < 0)
+
+    @property
+    def note(self) -> str:
+        """How to read the intervals for this many documents."""
+        text = (
+            f"{self.n_docs} documents, {RESAMPLES:,} paired bootstrap resamples of documents "
+            f"(seed {SEED}); an interval that excludes 0 marks a significant difference."
+        )
+        if self.n_docs < FEW_DOCS:
+            text += (
+                f" With only n = {self.n_docs} documents only large differences can be"
+                " significant: an interval that includes 0 does not show that nothing changed."
+            )
+        return text
+
+
+def compare(a: Evaluation, b: Evaluation) -> Comparison:
+    """Deltas with bootstrap intervals per overall/type/field, and the records that changed."""
+    if a.counts.doc_ids != b.counts.doc_ids:
+        raise InputError("the two runs were scored against different gold documents")
+    scopes, a_counts, b_counts = _scope_counts(a.counts, b.counts)
+    low, high = paired_bootstrap(a_counts, b_counts)
+    a_sums, b_sums = a_counts.sum(axis=0), b_counts.sum(axis=0)
+    a_f1 = f1_scores(*a_sums.T)
+    b_f1 = f1_scores(*b_sums.T)
+    deltas = pd.DataFrame(scopes, columns=["scope", "record_type", "field"])
+    for side, sums, f1 in (("a", a_sums, a_f1), ("b", b_sums, b_f1)):
+        for k, name in enumerate(("tp", "fp", "fn")):
+            deltas[f"{side}_{name}"] = sums[:, k]
+        deltas[f"{side}_f1"] = f1
+    deltas["delta"] = b_f1 - a_f1
+    deltas["ci_low"], deltas["ci_high"] = low, high
+    deltas["significant"] = (low > 0) | (high < 0)
+    changes = changed_records(a.alignments, b.alignments)
+    return Comparison(n_docs=len(a.counts.doc_ids), deltas=deltas, changes=changes)
+
+
+def paired_bootstrap(
+    a: np.ndarray, b: np.ndarray, resamples: int = RESAMPLES, seed: int = SEED
+) -> tuple[np.ndarray, np.ndarray]:
+    """The CONFIDENCE interval of F1(b) - F1(a) for every scope, resampling documents in pairs.
+
+    `a` and `b` are (documents, scopes, 3) tp/fp/fn counts. A resample is a vector of how often
+    each document was drawn (multinomial), so summing the counts is one matrix product.
+    """
+    n_docs, n_scopes, _ = a.shape
+    flat = np.concatenate([a.reshape(n_docs, -1), b.reshape(n_docs, -1)], axis=1)
+    flat = flat.astype(np.float64)
+    rng = np.random.default_rng(seed)
+    deltas = np.empty((resamples, n_scopes))
+    chunk = max(1, _CHUNK_CELLS // max(n_docs, 1))
+    for start in range(0, resamples, chunk):
+        size = min(chunk, resamples - start)
+        draws = rng.multinomial(n_docs, np.full(n_docs, 1.0 / n_docs), size=size)
+        sums = (draws @ flat).reshape(size, 2, n_scopes, 3)
+        f1 = f1_scores(sums[..., 0], sums[..., 1], sums[..., 2])
+        deltas[start : start + size] = f1[:, 1] - f1[:, 0]
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = np.percentile(deltas, [tail, 100 - tail], axis=0)
+    return low, high
+
+
+def changed_records(
+    a: dict[str, DocumentAlignment], b: dict[str, DocumentAlignment]
+) -> pd.DataFrame:
+    """Records right in A and wrong in B (regressions) and the reverse (improvements).
+
+    A gold record is right when matched with every field correct; it goes wrong when B gets a
+    value wrong or misses it (`detail` names the wrong fields, or "missed"). Spurious predictions
+    are told apart across runs by their label.
+    """
+    rows = []
+    for doc_id, a_doc in a.items():
+        b_doc = b[doc_id]
+        a_gold, b_gold = _gold_outcomes(a_doc), _gold_outcomes(b_doc)
+        for key, (a_outcome, a_wrong, label) in a_gold.items():
+            b_outcome, b_wrong, _ = b_gold[key]
+            if (a_outcome == "correct") != (b_outcome == "correct"):
+                change = "regression" if a_outcome == "correct" else "improvement"
+                detail = b_wrong if change == "regression" else a_wrong
+                rows.append((doc_id, key[0], label, change, a_outcome, b_outcome, detail))
+        (a_spurious, a_labels), (b_spurious, b_labels) = _spurious(a_doc), _spurious(b_doc)
+        for key, times in (b_spurious - a_spurious).items():
+            row = (doc_id, key[0], b_labels[key], "regression", "absent", "spurious", "")
+            rows.extend([row] * times)
+        for key, times in (a_spurious - b_spurious).items():
+            row = (doc_id, key[0], a_labels[key], "improvement", "spurious", "absent", "")
+            rows.extend([row] * times)
+    columns = ["doc_id", "record_type", "record", "change", "a", "b", "detail"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _scope_counts(a: Counts, b: Counts) -> tuple[list[Scope], np.ndarray, np.ndarray]:
+    """tp/fp/fn per document for overall, each record type and each field both runs saw."""
+    scopes: list[Scope] = [("overall", "", "")]
+    a_parts, b_parts = [a.records[:, :, :3].sum(axis=1)], [b.records[:, :, :3].sum(axis=1)]
+    for t, record_type in enumerate(RECORD_TYPES):
+        scopes.append(("type", record_type, ""))
+        a_parts.append(a.records[:, t, :3])
+        b_parts.append(b.records[:, t, :3])
+    seen = (a.fields[:, :, :3].sum(axis=(0, 2)) + b.fields[:, :, :3].sum(axis=(0, 2))) > 0
+    for k, (record_type, field) in enumerate(FIELD_KEYS):
+        if seen[k]:
+            scopes.append(("field", record_type, field))
+            a_parts.append(a.fields[:, k, :3])
+            b_parts.append(b.fields[:, k, :3])
+    return scopes, np.stack(a_parts, axis=1), np.stack(b_parts, axis=1)
+
+
+def _gold_outcomes(alignment: DocumentAlignment) -> dict[tuple[str, int], tuple[str, str, str]]:
+    """(record type, gold index) -> (outcome, wrong fields, label) for every non-optional gold."""
+    return {
+        (match.record_type, match.gold_index): (
+            match.outcome,
+            ", ".join(match.wrong_fields) if match.pred is not None else "missed",
+            record_label(match.gold),
+        )
+        for match in alignment.matches
+        if match.gold is not None and match.gold_index is not None and not match.optional
+    }
+
+
+def _spurious(
+    alignment: DocumentAlignment,
+) -> tuple[Counter[tuple[str, str]], dict[tuple[str, str], str]]:
+    """Spurious predictions counted by (record type, folded label), and a label to show for each."""
+    found: Counter[tuple[str, str]] = Counter()
+    labels: dict[tuple[str, str], str] = {}
+    for match in alignment.matches:
+        if match.outcome == "spurious" and match.pred is not None:
+            label = record_label(match.pred)
+            key = (match.record_type, fold(label))
+            found[key] += 1
+            labels.setdefault(key, label)
+    return found, labels

@@ -1,0 +1,105 @@
+"""Read what an eval needs: a run directory (records, errors, manifest) and the gold files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from eval.gold import error_location, load_gold_dir
+from pipeline.errors import InputError
+from schemas.gold import GoldDocument
+from schemas.records import DocumentExtraction
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run directory: its valid extractions and its failed documents with their reasons."""
+
+    path: Path
+    manifest: dict[str, Any]
+    predictions: dict[str, DocumentExtraction]
+    failures: dict[str, str]
+
+    @property
+    def doc_ids(self) -> set[str]:
+        """Every document the run has an outcome for, extracted or failed."""
+        return set(self.predictions) | set(self.failures)
+
+
+def load_run(run_dir: Path) -> Run:
+    """Load RUN_DIR/records/*.json, errors.jsonl and manifest.json.
+
+    A record file that does not parse or validate is a failed document (all its gold records
+    missed), never dropped; a document with both a record and an error line counts as extracted.
+    """
+    if not run_dir.is_dir():
+        raise InputError(f"{run_dir}: not a run directory")
+    records_dir, errors_path = run_dir / "records", run_dir / "errors.jsonl"
+    if not records_dir.is_dir() and not errors_path.is_file():
+        raise InputError(f"{run_dir}: not a run directory (no records/ and no errors.jsonl)")
+    failures = read_errors(errors_path)
+    predictions: dict[str, DocumentExtraction] = {}
+    for path in sorted(records_dir.glob("*.json")):
+        extraction, problem = _read_record(path)
+        if extraction is None:
+            failures[path.stem] = problem
+        else:
+            predictions[path.stem] = extraction
+            failures.pop(path.stem, None)
+    return Run(run_dir, read_manifest(run_dir), predictions, failures)
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """RUN_DIR/manifest.json as a dict; {} when the run has none."""
+    path = run_dir / "manifest.json"
+    if not path.is_file():
+        return {}
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    return manifest
+
+
+def read_errors(path: Path) -> dict[str, str]:
+    """errors.jsonl as {doc_id: reason}; blank lines are skipped, malformed ones are an error."""
+    if not path.is_file():
+        return {}
+    failures: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            failures[str(row["doc_id"])] = str(row.get("reason", ""))
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise InputError(f"{path}:{number}: expected {{'doc_id': ..., 'reason': ...}}") from exc
+    return failures
+
+
+def load_gold(gold_dir: Path) -> dict[str, GoldDocument]:
+    """Every gold document in `gold_dir`; a missing or empty folder is an input error."""
+    if not gold_dir.is_dir():
+        raise InputError(f"{gold_dir}: no such gold folder")
+    golds = load_gold_dir(gold_dir)
+    if not golds:
+        raise InputError(f"{gold_dir}: no gold files (*.json)")
+    return golds
+
+
+def _read_record(path: Path) -> tuple[DocumentExtraction | None, str]:
+    """One record file, or None and the reason it cannot be scored."""
+    try:
+        extraction = DocumentExtraction.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        return None, f"invalid record file: {error_location(error['loc'])}: {error['msg']}"
+    if extraction.doc_id != path.stem:
+        return None, f"record file doc_id {extraction.doc_id!r} differs from its file name"
+    return extraction, ""

@@ -1,0 +1,49 @@
+"""List the runs under runs/: model, prompt, date, documents and, where gold exists, F1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from eval.load import load_run
+from eval.score import evaluate
+from pipeline.errors import InputError
+from schemas.gold import GoldDocument
+
+RUN_COLUMNS = ("run", "latest", "model", "prompt", "started_at", "docs", "failed", "f1", "problem")
+
+
+def list_runs(runs_dir: Path, golds: dict[str, GoldDocument] | None) -> pd.DataFrame:
+    """One row per run directory, oldest first; F1 is blank without gold.
+
+    A directory that cannot be read as a run gets a row with its problem instead of ending the
+    listing.
+    """
+    if not runs_dir.is_dir():
+        raise InputError(f"{runs_dir}: no such runs folder")
+    latest = runs_dir / "latest"
+    latest_target = latest.resolve() if latest.is_symlink() else None
+    rows = []
+    for path in sorted(p for p in runs_dir.iterdir() if p.is_dir() and not p.is_symlink()):
+        row: dict[str, object] = {"run": path.name, "latest": path.resolve() == latest_target}
+        try:
+            run = load_run(path)
+        except InputError as exc:
+            rows.append({**row, "problem": str(exc)})
+            continue
+        manifest = run.manifest
+        row |= {
+            "model": manifest.get("model"),
+            "prompt": manifest.get("prompt"),
+            "started_at": manifest.get("started_at"),
+            "docs": len(run.predictions),
+            "failed": len(run.failures),
+        }
+        if golds:
+            row["f1"] = float(evaluate(run, golds).overall["f1"].iloc[0])
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+    frame = frame.astype({"docs": "Int64", "failed": "Int64", "f1": "Float64"})
+    order = frame["started_at"].fillna("").astype(str)
+    return frame.iloc[order.argsort(kind="stable")].reset_index(drop=True)

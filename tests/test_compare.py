@@ -1,0 +1,122 @@
+"""Comparing two runs: the paired bootstrap over documents and the records that changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from eval.compare import FEW_DOCS, RESAMPLES, compare, paired_bootstrap
+from eval.load import Run
+from eval.score import evaluate
+from schemas.gold import GoldDocument
+from schemas.records import DocumentExtraction
+
+EVIDENCE = [{"quote": "A sentence.", "start": 0, "end": 11}]
+
+
+def counts(rows: list[tuple[int, int, int]]) -> np.ndarray:
+    """(documents, 1 scope, tp/fp/fn)."""
+    return np.array(rows, dtype=np.int64)[:, None, :]
+
+
+def test_bootstrap_of_identical_runs_is_exactly_zero() -> None:
+    a = counts([(3, 1, 0), (0, 0, 2), (5, 0, 1), (1, 1, 1), (2, 0, 0)])
+    low, high = paired_bootstrap(a, a.copy())
+    assert (low[0], high[0]) == (0.0, 0.0)
+
+
+def test_bootstrap_of_a_uniform_loss_is_that_loss() -> None:
+    # A finds its one record in each of 5 documents, B none: F1 1 vs 0 in every resample.
+    a = counts([(1, 0, 0)] * 5)
+    b = counts([(0, 0, 1)] * 5)
+    low, high = paired_bootstrap(a, b)
+    assert (low[0], high[0]) == (-1.0, -1.0)
+
+
+def test_bootstrap_is_seeded_and_resamples_documents() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 6, size=(40, 3, 3))
+    b = rng.integers(0, 6, size=(40, 3, 3))
+    first = paired_bootstrap(a, b)
+    assert all(np.array_equal(x, y) for x, y in zip(first, paired_bootstrap(a, b), strict=True))
+    # Another seed moves the interval a little, not the point estimate it surrounds.
+    other = paired_bootstrap(a, b, seed=1)
+    assert not np.array_equal(first[0], other[0])
+    low, high = first
+    assert (low <= high).all()
+    assert low.shape == high.shape == (3,)
+
+
+def test_bootstrap_chunks_large_document_sets_without_changing_results() -> None:
+    # 10,000 resamples of 5,000 documents do not fit one matrix product; the chunks must give
+    # an interval around the true difference of 0.5 - 1.0.
+    a = counts([(1, 0, 0)] * 5_000)
+    b = counts([(1, 1, 0)] * 2_500 + [(0, 1, 1)] * 2_500)
+    low, high = paired_bootstrap(a, b, resamples=2_000)
+    # B: tp 2500, fp 5000, fn 2500 -> F1 = 5000 / 12500 = 0.4; delta -0.6.
+    assert low[0] < -0.6 < high[0]
+    assert high[0] - low[0] < 0.05
+
+
+def doc(doc_id: str, records: dict[str, Any], gold: bool = False) -> Any:
+    data = {
+        "doc_id": doc_id,
+        **{k: [{"evidence": EVIDENCE, **r} for r in rs] for k, rs in records.items()},
+    }
+    return GoldDocument.model_validate(data) if gold else DocumentExtraction.model_validate(data)
+
+
+def run_of(*docs: DocumentExtraction) -> Run:
+    return Run(Path("run"), {}, {d.doc_id: d for d in docs}, {})
+
+
+def test_changed_records_names_regressions_and_improvements() -> None:
+    parties = [{"name": "Meta", "role": "investor"}, {"name": "Scale AI", "role": "target"}]
+    right = {"deal_type": "investment", "parties": parties, "amount": 14e9}
+    wrong = {**right, "amount": 10e9}
+    golds = {"d1": doc("d1", {"companies": [{"name": "Meta"}], "deals": [right]}, gold=True)}
+    a = evaluate(run_of(doc("d1", {"companies": [{"name": "Meta"}], "deals": [right]})), golds)
+    b_records = {"companies": [{"name": "Nvidia"}], "deals": [wrong]}
+    b = evaluate(run_of(doc("d1", b_records)), golds)
+    changes = compare(a, b).changes
+    rows = {(r.record_type, r.record, r.change, r.a, r.b, r.detail) for r in changes.itertuples()}
+    assert rows == {
+        (
+            "deal",
+            "investment: Meta (investor), Scale AI (target)",
+            "regression",
+            "correct",
+            "wrong_value",
+            "amount",
+        ),
+        ("company", "Meta", "regression", "correct", "missed", "missed"),
+        ("company", "Nvidia", "regression", "absent", "spurious", ""),
+    }
+    reverse = compare(b, a).changes
+    assert set(reverse["change"]) == {"improvement"}
+    assert len(reverse) == 3
+
+
+def test_comparison_table_and_small_sample_note() -> None:
+    golds = {
+        f"d{i}": doc(f"d{i}", {"companies": [{"name": "Meta"}, {"name": "Nvidia"}]}, gold=True)
+        for i in range(5)
+    }
+    full = run_of(*(doc(d, {"companies": [{"name": "Meta"}, {"name": "Nvidia"}]}) for d in golds))
+    half = run_of(*(doc(d, {"companies": [{"name": "Meta"}]}) for d in golds))
+    comparison = compare(evaluate(full, golds), evaluate(half, golds))
+    overall = comparison.deltas.iloc[0]
+    # A: tp 10 -> F1 1. B: tp 5, fn 5 -> F1 = 10 / 15. The same in every resample.
+    assert overall["a_f1"] == 1.0
+    assert overall["b_f1"] == pytest.approx(2 / 3)
+    assert overall["delta"] == pytest.approx(-1 / 3)
+    assert overall["ci_high"] == pytest.approx(-1 / 3)
+    assert comparison.b_significantly_worse
+    scopes = set(zip(comparison.deltas["scope"], comparison.deltas["field"], strict=True))
+    assert {("overall", ""), ("type", ""), ("field", "name"), ("field", "org_type")} <= scopes
+    assert comparison.n_docs == 5 < FEW_DOCS
+    assert f"{RESAMPLES:,} paired bootstrap resamples" in comparison.note
+    assert "only large differences can be significant" in comparison.note

@@ -1,0 +1,211 @@
+"""`dealx eval`, `compare` and `runs` end to end, as subprocesses on runs built in tmp_path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+Dealx = Callable[..., subprocess.CompletedProcess[str]]  # the `dealx` fixture of conftest.py
+EVIDENCE = [{"quote": "A sentence.", "start": 0, "end": 11}]
+DOC_IDS = [f"doc{i}" for i in range(5)]
+
+
+def gold_records(index: int) -> dict[str, Any]:
+    """Document i: two companies and an investment between them (3 records)."""
+    investor, target = f"Investor {index} Capital", f"Target {index} Labs"
+    return {
+        "companies": [
+            {"name": investor, "evidence": EVIDENCE},
+            {"name": target, "evidence": EVIDENCE},
+        ],
+        "deals": [
+            {
+                "deal_type": "investment",
+                "parties": [
+                    {"name": investor, "role": "investor"},
+                    {"name": target, "role": "target"},
+                ],
+                "amount": {"value": 1e9 * (index + 1), "currency": "USD", "qualifier": "exact"},
+                "evidence": EVIDENCE,
+            }
+        ],
+    }
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def make_gold(root: Path) -> Path:
+    for index, doc_id in enumerate(DOC_IDS):
+        write_json(root / "gold" / f"{doc_id}.json", {"doc_id": doc_id, **gold_records(index)})
+    return root / "gold"
+
+
+def make_run(
+    root: Path,
+    name: str,
+    records: dict[str, dict[str, Any]],
+    errors: dict[str, str] | None = None,
+    started_at: str = "2025-06-11T10:00:00Z",
+) -> Path:
+    run = root / "runs" / name
+    (run / "records").mkdir(parents=True)
+    for doc_id, doc in records.items():
+        write_json(run / "records" / f"{doc_id}.json", {"doc_id": doc_id, **doc})
+    lines = [json.dumps({"doc_id": d, "reason": r}) for d, r in (errors or {}).items()]
+    (run / "errors.jsonl").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    manifest = {
+        "model": f"local/{name}",
+        "prompt": "extract_v1",
+        "started_at": started_at,
+        "finished_at": started_at,
+        "documents": {"ok": len(records)},  # other keys are ignored
+    }
+    write_json(run / "manifest.json", manifest)
+    return run
+
+
+def perfect(root: Path, name: str = "perfect", **kwargs: Any) -> Path:
+    records = {doc_id: gold_records(i) for i, doc_id in enumerate(DOC_IDS)}
+    return make_run(root, name, records, **kwargs)
+
+
+@pytest.fixture
+def gold(tmp_path: Path) -> Path:
+    return make_gold(tmp_path)
+
+
+def partial_run(root: Path) -> Path:
+    """doc0-doc2 right, doc3 failed, doc4 missing, plus a document without gold."""
+    records = {doc_id: gold_records(i) for i, doc_id in enumerate(DOC_IDS[:3])}
+    records["extra"] = gold_records(9)
+    return make_run(root, "partial", records, errors={"doc3": "invalid JSON from the model"})
+
+
+def test_eval_json_reports_every_table_and_writes_them(
+    tmp_path: Path, gold: Path, dealx: Dealx
+) -> None:
+    run = partial_run(tmp_path)
+    result = dealx("eval", run, "--gold", gold, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) == {"overall", "by_type", "by_field", "by_doc"}
+    overall = report["overall"]
+    # 3 documents x 3 records found; doc3 (failed) and doc4 (missing) miss 3 each.
+    assert (overall["tp"], overall["fp"], overall["fn"]) == (9, 0, 6)
+    assert overall["recall"] == pytest.approx(9 / 15)
+    assert overall["f1"] == pytest.approx(18 / 24)  # 2*9 / (2*9 + 0 + 6) = 0.75
+    assert overall["macro_f1"] == pytest.approx(3 / 5)  # F1 per document: 1, 1, 1, 0, 0
+    assert (overall["docs_failed"], overall["docs_missing"], overall["docs_no_gold"]) == (1, 1, 1)
+    statuses = {row["doc_id"]: row["status"] for row in report["by_doc"]}
+    assert statuses == {
+        "doc0": "ok",
+        "doc1": "ok",
+        "doc2": "ok",
+        "doc3": "failed",
+        "doc4": "missing",
+        "extra": "no_gold",
+    }
+    deal_amount = next(
+        row
+        for row in report["by_field"]
+        if row["record_type"] == "deal" and row["field"] == "amount"
+    )
+    assert (deal_amount["tp"], deal_amount["fn"], deal_amount["accuracy"]) == (3, 2, 1.0)
+    assert "doc4" in result.stderr and "doc3" in result.stderr and "extra" in result.stderr
+    for name in ("overall", "by_type", "by_field", "by_doc", "records"):
+        assert (run / "eval" / f"{name}.csv").is_file()
+    assert json.loads((run / "eval" / "eval.json").read_text()) == report
+
+
+def test_eval_fail_under_gates_on_overall_f1(tmp_path: Path, gold: Path, dealx: Dealx) -> None:
+    run = partial_run(tmp_path)  # overall F1 0.75
+    failing = dealx("eval", run, "--gold", gold, "--format", "csv", "--fail-under", "0.8")
+    assert failing.returncode == 1
+    assert "below --fail-under 0.8" in failing.stderr
+    assert failing.stdout.startswith("# Overall\n")
+    passing = dealx("eval", run, "--gold", gold, "--format", "markdown", "--fail-under", "0.7")
+    assert passing.returncode == 0, passing.stderr
+    assert "| record_type | field |" in passing.stdout
+    table = dealx("eval", run, "--gold", gold)  # the default, rich tables
+    assert table.returncode == 0, table.stderr
+    assert "By document" in table.stdout and "│ macro_f1" in table.stdout
+
+
+def test_eval_bad_input_exits_2_with_one_line(tmp_path: Path, gold: Path, dealx: Dealx) -> None:
+    missing = dealx("eval", tmp_path / "nope", "--gold", gold)
+    assert missing.returncode == 2
+    # The message is one line; rich may wrap it at the terminal width, so join before matching.
+    message = " ".join(missing.stderr.split())
+    assert message == f"dealx: error: {tmp_path / 'nope'}: not a run directory"
+    no_gold = dealx("eval", perfect(tmp_path), "--gold", tmp_path / "nogold")
+    assert no_gold.returncode == 2
+    assert "no such gold folder" in " ".join(no_gold.stderr.split())
+
+
+def test_compare_fails_on_a_significant_regression(
+    tmp_path: Path, gold: Path, dealx: Dealx
+) -> None:
+    good = perfect(tmp_path, "good")
+    # The second run gets every deal amount wrong and misses one company per document.
+    worse_records = {}
+    for index, doc_id in enumerate(DOC_IDS):
+        doc = gold_records(index)
+        doc["companies"] = doc["companies"][:1]
+        doc["deals"][0]["amount"]["value"] *= 2
+        worse_records[doc_id] = doc
+    worse = make_run(tmp_path, "worse", worse_records)
+    result = dealx("compare", good, worse, "--gold", gold, "--format", "json")
+    assert result.returncode == 0, result.stderr  # no gate without --fail-on-regression
+    report = json.loads(result.stdout)
+    assert report["b_significantly_worse"] is True
+    overall = report["deltas"][0]
+    # A: 15 tp. B: 10 tp, 5 fn per document set: F1 = 20 / 25 = 0.8, delta -0.2 in every
+    # resample because every document loses the same.
+    assert (overall["a_f1"], overall["b_f1"]) == (1.0, pytest.approx(0.8))
+    assert overall["ci_low"] == pytest.approx(-0.2) and overall["ci_high"] == pytest.approx(-0.2)
+    assert "only large differences can be significant" in report["note"]
+    changes = {(c["doc_id"], c["record_type"], c["change"], c["detail"]) for c in report["changes"]}
+    assert ("doc0", "deal", "regression", "amount") in changes
+    assert ("doc0", "company", "regression", "missed") in changes
+    gated = dealx("compare", good, worse, "--gold", gold, "--fail-on-regression")
+    assert gated.returncode == 1
+    assert "B is significantly worse" in gated.stderr
+    improved = dealx(
+        "compare", worse, good, "--gold", gold, "--fail-on-regression", "--format", "markdown"
+    )
+    assert improved.returncode == 0, improved.stderr
+    assert "| doc0 | deal | investment: Investor 0 Capital (investor), " in improved.stdout
+    assert "B is significantly better" in improved.stderr
+
+
+def test_compare_same_run_is_no_difference(tmp_path: Path, gold: Path, dealx: Dealx) -> None:
+    run = partial_run(tmp_path)
+    result = dealx("compare", run, run, "--gold", gold, "--fail-on-regression")
+    assert result.returncode == 0, result.stderr
+    assert "no significant difference" in result.stderr
+
+
+def test_runs_lists_model_prompt_date_and_f1(tmp_path: Path, gold: Path, dealx: Dealx) -> None:
+    perfect(tmp_path, "a-run", started_at="2025-06-10T09:00:00Z")
+    partial_run(tmp_path)
+    (tmp_path / "runs" / "latest").symlink_to("partial")
+    result = dealx("runs", "--runs-dir", tmp_path / "runs", "--gold", gold, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [(r["run"], r["model"], r["prompt"], r["latest"]) for r in rows] == [
+        ("a-run", "local/a-run", "extract_v1", False),
+        ("partial", "local/partial", "extract_v1", True),
+    ]
+    assert [r["f1"] for r in rows] == [1.0, pytest.approx(0.75)]
+    assert rows[0]["started_at"] == "2025-06-10T09:00:00Z"
+    table = dealx("runs", "--runs-dir", tmp_path / "runs", "--gold", tmp_path / "nogold")
+    assert table.returncode == 0, table.stderr
+    assert "a-run" in table.stdout

@@ -1,0 +1,61 @@
+"""Reading run directories: records, errors.jsonl, manifest; bad record files are failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eval.load import load_gold, load_run
+from pipeline.errors import InputError
+
+RECORD = {
+    "doc_id": "d1",
+    "companies": [
+        {"name": "Meta", "evidence": [{"quote": "Meta.", "start": 0, "end": 5, "grounded": True}]}
+    ],
+}
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def test_load_run_reads_records_errors_and_manifest(tmp_path: Path) -> None:
+    write(tmp_path / "records" / "d1.json", json.dumps(RECORD))  # with a grounding flag
+    write(tmp_path / "records" / "d2.json", '{"doc_id": "d2", "deals": [{"deal_type": "x"}]}')
+    write(tmp_path / "records" / "d3.json", "{not json")
+    write(tmp_path / "records" / "d4.json", json.dumps({**RECORD, "doc_id": "other"}))
+    errors = [{"doc_id": "d5", "reason": "timeout"}, {"doc_id": "d1", "reason": "retried"}]
+    write(tmp_path / "errors.jsonl", "\n".join(json.dumps(e) for e in errors) + "\n\n")
+    manifest = {"model": "local/smollm2-135m", "prompt": "extract_v1", "extra": [1]}
+    write(tmp_path / "manifest.json", json.dumps(manifest))
+    run = load_run(tmp_path)
+    assert list(run.predictions) == ["d1"]  # a record file beats an older error line
+    assert run.predictions["d1"].companies[0].evidence[0].start == 0
+    assert set(run.failures) == {"d2", "d3", "d4", "d5"}
+    assert run.failures["d2"].startswith("invalid record file: deals[0].")
+    assert run.failures["d3"].startswith("invalid record file: (document): Invalid JSON")
+    assert "differs from its file name" in run.failures["d4"]
+    assert run.failures["d5"] == "timeout"
+    assert run.manifest["model"] == "local/smollm2-135m"
+
+
+def test_load_run_rejects_what_is_not_a_run(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not a run directory"):
+        load_run(tmp_path / "missing")
+    with pytest.raises(InputError, match=r"no records/ and no errors\.jsonl"):
+        load_run(tmp_path)
+    write(tmp_path / "errors.jsonl", '{"doc_id": "d1"}\n[1, 2]\n')
+    with pytest.raises(InputError, match=r"errors\.jsonl:2"):
+        load_run(tmp_path)
+
+
+def test_load_gold_needs_gold_files(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such gold folder"):
+        load_gold(tmp_path / "gold")
+    (tmp_path / "gold").mkdir()
+    with pytest.raises(InputError, match="no gold files"):
+        load_gold(tmp_path / "gold")
