@@ -1,4 +1,4 @@
-"""The `dealx eval`, `dealx compare` and `dealx runs` commands; pipeline/cli.py registers them."""
+"""The `dealx eval`, `compare`, `runs` and `report` commands; pipeline/cli.py registers them."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from eval.compare import CONFIDENCE
 from eval.compare import compare as compare_runs
 from eval.gold import load_gold_dir
 from eval.load import load_gold, load_run
+from eval.report import write_report
 from eval.runs import list_runs
 from eval.score import Evaluation, evaluate
 from eval.tables import (
@@ -42,6 +43,13 @@ FailOnRegressionOpt = Annotated[
     typer.Option("--fail-on-regression", help="Exit 1 when B is significantly worse than A."),
 ]
 RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Folder that holds the runs.")]
+SeedsOpt = Annotated[
+    Path, typer.Option("--seeds", help="Folder of the articles the run read (for their text).")
+]
+ReportOutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="The HTML file to write (default: RUN_DIR/report.html)."),
+]
 
 
 def eval_run(
@@ -138,6 +146,20 @@ def runs(
         _note(f"no runs in {runs_dir}")
     else:
         print_frames({f"Runs in {runs_dir}": frame}, output, console)
+
+
+def report(
+    run_dir: RunArg,
+    gold: GoldOpt = Path("gold"),
+    seeds: SeedsOpt = Path("seeds"),
+    out: ReportOutOpt = None,
+) -> None:
+    """Write a self-contained HTML report: the eval tables, each article with its evidence
+    highlighted by outcome against gold, and the gold records the run missed."""
+    path = write_report(
+        run_dir, load_gold(gold), out or run_dir / "report.html", documents_dir=seeds
+    )
+    print(path)
 
 
 def _note(text: str) -> None:

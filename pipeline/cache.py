@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,24 @@ class CacheEntry:
         return cls(**{column: data[column] for column in _COLUMNS})
 
 
+BUSY_TIMEOUT_S = 60.0
+
+
+def _enable_wal(db: sqlite3.Connection) -> None:
+    """Switch the file to WAL mode (it stays so). When processes open a new cache at the same
+    moment, SQLite answers the switch with "database is locked" at once, without waiting on the
+    busy timeout, so the switch itself is retried for as long."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class ResponseCache:
     """SQLite-backed store of CacheEntry rows, safe for concurrent processes (WAL, busy timeout)."""
 
@@ -113,10 +132,12 @@ class ResponseCache:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(path, timeout=60, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            _enable_wal(self._db)
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+        except sqlite3.OperationalError as exc:
+            raise InputError(f"{path}: cannot open the cache ({exc})") from exc
         except sqlite3.DatabaseError as exc:
             raise InputError(f"{path}: not a dealx cache ({exc})") from exc
         self._lock = threading.Lock()

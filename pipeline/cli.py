@@ -11,7 +11,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from eval import commands as eval_commands
 from eval.gold import load_gold_dir, validate_gold_dir
+from eval.load import load_gold, load_run
+from eval.report import write_report
+from eval.score import evaluate
+from eval.tables import OutputFormat, print_frames, write_eval
 from pipeline.cache import ResponseCache
 from pipeline.errors import EXIT_FAILED, DealxError
 from pipeline.fixtures import export_entries, import_entries
@@ -30,6 +35,7 @@ err_console = Console(stderr=True)
 GoldDir = Annotated[Path, typer.Argument(help="Folder of gold/<doc_id>.json files.")]
 FIXTURES = Path("tests/fixtures/responses")
 SeedsOpt = Annotated[Path, typer.Option("--seeds", help="Folder of the articles gold labels.")]
+SHOWN_FAILURES = 20  # failed documents listed on stderr; errors.jsonl has them all
 
 
 @app.command()
@@ -85,6 +91,12 @@ def extract(
     concurrency: Annotated[int | None, typer.Option(help="Documents in flight.")] = None,
     max_retries: Annotated[int | None, typer.Option(help="Validation re-asks.")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N documents.")] = None,
+    strategy: Annotated[
+        str | None, typer.Option(help="plain (one call) | constrained (enums of spans).")
+    ] = None,
+    grounding: Annotated[
+        str | None, typer.Option(help="strict (drop unsupported) | flag | off.")
+    ] = None,
 ) -> None:
     """Extract deals, companies and people from articles into a run directory."""
     settings = load_settings(
@@ -98,9 +110,11 @@ def extract(
             "concurrency": concurrency,
             "max_retries": max_retries,
             "limit": limit,
+            "strategy": strategy,
+            "grounding": grounding,
         }
     )
-    run_dir = out or default_run_dir(settings.runs_dir, settings.model, settings.prompt)
+    run_dir = out or default_run_dir(settings.runs_dir, settings.model, settings.prompt_name)
     manifest = extract_run(settings, run_dir, err_console)
     print_run_summary(run_dir, manifest)
     if manifest["documents"]["failed"]:
@@ -119,7 +133,22 @@ def print_run_summary(run_dir: Path, manifest: dict[str, Any]) -> None:
         f"{manifest['cache_misses']} misses; tokens {manifest['tokens_in']} in / "
         f"{manifest['tokens_out']} out; {manifest['wall_s']} s",
         highlight=False,
+        soft_wrap=True,
     )
+    # One line per failed document on stderr (soft_wrap: a log line is never cut in two).
+    failed = sorted(manifest["failed"].items())
+    for doc_id, reason in failed[:SHOWN_FAILURES]:
+        err_console.print(
+            f"failed: {doc_id}: {reason}", markup=False, highlight=False, soft_wrap=True
+        )
+    if len(failed) > SHOWN_FAILURES:
+        more = len(failed) - SHOWN_FAILURES
+        err_console.print(
+            f"... {more} more in {run_dir / 'errors.jsonl'}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 cache_app = typer.Typer(help="Move cache entries between SQLite and reviewable JSON files.")
@@ -146,26 +175,40 @@ def cache_import(folder: FixturesArg = FIXTURES, cache: CacheOpt = None) -> None
 
 @app.command()
 def run(gold_dir: GoldDir = Path("gold"), seeds: SeedsOpt = Path("seeds")) -> None:
-    """The main job on the seeds: check the gold, replay the recorded responses into a new run,
-    and print what it extracted. No model runs: every answer comes from tests/fixtures."""
+    """The main job on the seeds, offline: check the gold, replay the recorded responses of
+    the embedded model with both strategies, score both runs, compare them, write a report."""
     validate_gold(gold_dir, seeds)
     summary(gold_dir)
-    settings = load_settings({"paths": [seeds], "cache_mode": "replay"})
-    with ResponseCache(settings.cache) as store:
-        import_entries(store, FIXTURES)
-    run_dir = default_run_dir(settings.runs_dir, settings.model, settings.prompt)
-    manifest = extract_run(settings, run_dir, err_console)
-    print_run_summary(run_dir, manifest)
-    if manifest["documents"]["failed"]:
+    golds = load_gold(gold_dir)
+    run_dirs: dict[str, Path] = {}
+    failed = False
+    for strategy in ("plain", "constrained"):
+        settings = load_settings({"paths": [seeds], "cache_mode": "replay", "strategy": strategy})
+        with ResponseCache(settings.cache) as store:
+            import_entries(store, FIXTURES)
+        run_dir = default_run_dir(settings.runs_dir, settings.model, settings.prompt_name)
+        manifest = extract_run(settings, run_dir, err_console)
+        print_run_summary(run_dir, manifest)
+        failed = failed or bool(manifest["documents"]["failed"])
+        evaluation = evaluate(load_run(run_dir), golds)
+        write_eval(evaluation, run_dir / "eval")
+        scores = {f"{strategy}: scores by record type": evaluation.by_type}
+        print_frames(scores, OutputFormat.table, console)
+        run_dirs[strategy] = run_dir
+    eval_commands.compare(run_dirs["plain"], run_dirs["constrained"], gold_dir)
+
+    constrained = run_dirs["constrained"]
+    path = write_report(constrained, golds, constrained / "report.html", documents_dir=seeds)
+    console.print(f"report: {path}")
+    if failed:
         raise typer.Exit(EXIT_FAILED)
 
 
-# The eval harness: its commands live in eval/commands.py.
-from eval import commands as eval_commands  # noqa: E402
-
+# The eval harness's commands live in eval/commands.py.
 app.command("eval")(eval_commands.eval_run)
 app.command("compare")(eval_commands.compare)
 app.command("runs")(eval_commands.runs)
+app.command("report")(eval_commands.report)
 
 
 def main() -> None:
@@ -173,5 +216,5 @@ def main() -> None:
     try:
         app()
     except DealxError as exc:
-        err_console.print(f"dealx: error: {exc}", markup=False, highlight=False)
+        err_console.print(f"dealx: error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

@@ -1,7 +1,15 @@
-"""Read the input articles: UTF-8 text files (*.txt, *.md) from files or folders."""
+"""Read the input articles: UTF-8 text files (*.txt, *.md) from files or folders.
+
+Two kinds of bad input, two outcomes. A problem with what was asked for (no such path, a folder
+with no documents, two files with one id, an id that is not a safe file name) is found before
+any work and stops the command (InputError, exit 2). A file that is there but is not a readable
+article (empty, whitespace only, binary, not UTF-8) is an UnreadableDocument: a batch records
+it as one failed document and extracts the others.
+"""
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -11,6 +19,7 @@ from pipeline.errors import InputError
 
 DOCUMENT_SUFFIXES = (".txt", ".md")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 @dataclass(frozen=True)
@@ -22,6 +31,15 @@ class Document:
     text: str
 
 
+class UnreadableDocument(InputError):
+    """A file that cannot be read as an article; its message names the file and the problem."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.doc_id = path.stem
+
+
 def check_doc_id(doc_id: str, source: Path | str) -> str:
     """A document id becomes a file name under RUN_DIR, so it may not hold path separators."""
     if not _SAFE_ID.match(doc_id) or ".." in doc_id:
@@ -29,20 +47,35 @@ def check_doc_id(doc_id: str, source: Path | str) -> str:
     return doc_id
 
 
-def read_document(path: Path) -> Document:
-    """Read one article; curly quotes, non-breaking spaces and boilerplate stay in the text."""
-    data = path.read_bytes()
+def decode_article(path: Path, data: bytes) -> str:
+    """The text of an article file. Anything but UTF-8 is refused, not guessed: the bytes alone
+    cannot tell cp1252 from latin-1 or Mac Roman, and a wrong guess silently changes names,
+    currency signs and quotes (which grounding then checks against the wrong text)."""
+    if not data:
+        raise UnreadableDocument(path, "empty file")
+    if data.startswith(_UTF16_BOMS):
+        raise UnreadableDocument(path, "UTF-16 text; convert it, e.g. iconv -f utf-16 -t utf-8")
     if b"\x00" in data:
-        raise InputError(f"{path}: binary file (NUL bytes), not a text article")
+        raise UnreadableDocument(path, "binary file (NUL bytes), not a text article")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError(
-            f"{path}: not UTF-8 (byte {exc.start}); convert it, e.g. iconv -f cp1252 -t utf-8"
+        raise UnreadableDocument(
+            path, f"not UTF-8 (byte {exc.start}); convert it, e.g. iconv -f cp1252 -t utf-8"
         ) from exc
     if not text.strip():
-        raise InputError(f"{path}: empty document")
-    return Document(doc_id=check_doc_id(path.stem, path), path=path, text=text)
+        raise UnreadableDocument(path, "only whitespace, no text")
+    return text
+
+
+def read_document(path: Path) -> Document:
+    """Read one article; curly quotes, non-breaking spaces and boilerplate stay in the text."""
+    doc_id = check_doc_id(path.stem, path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UnreadableDocument(path, f"cannot read ({exc.strerror})") from exc
+    return Document(doc_id=doc_id, path=path, text=decode_article(path, data))
 
 
 def find_document_paths(paths: Iterable[Path]) -> list[Path]:
@@ -63,16 +96,36 @@ def find_document_paths(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def load_documents(paths: Iterable[Path]) -> list[Document]:
-    """Load every article under `paths`; two files with the same id are an error."""
-    documents: list[Document] = []
+def check_document_paths(paths: list[Path]) -> None:
+    """Every id must be a safe file name and used once; checked for all files before any is
+    read, so a bad batch stops before it has done (or written) anything."""
     seen: dict[str, Path] = {}
-    for path in find_document_paths(paths):
-        document = read_document(path)
-        if document.doc_id in seen:
-            raise InputError(
-                f"{path}: document id {document.doc_id!r} already used by {seen[document.doc_id]}"
-            )
-        seen[document.doc_id] = path
-        documents.append(document)
+    for path in paths:
+        doc_id = check_doc_id(path.stem, path)
+        if doc_id in seen:
+            raise InputError(f"{path}: document id {doc_id!r} already used by {seen[doc_id]}")
+        seen[doc_id] = path
+
+
+def scan_documents(paths: Iterable[Path]) -> list[Document | UnreadableDocument]:
+    """Every article under `paths` in order, with an UnreadableDocument in place of each file
+    that cannot be read as one; usage problems raise InputError before any file is read."""
+    found = find_document_paths(paths)
+    check_document_paths(found)
+    scanned: list[Document | UnreadableDocument] = []
+    for path in found:
+        try:
+            scanned.append(read_document(path))
+        except UnreadableDocument as exc:
+            scanned.append(exc)
+    return scanned
+
+
+def load_documents(paths: Iterable[Path]) -> list[Document]:
+    """Load every article under `paths`; any bad file, unreadable ones included, is an error."""
+    documents = []
+    for item in scan_documents(paths):
+        if isinstance(item, UnreadableDocument):
+            raise item
+        documents.append(item)
     return documents

@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
+from pipeline import constrained
 from pipeline.cache import CachedAnswer, CacheEntry, ResponseCache
+from pipeline.candidates import find_candidates
 from pipeline.chunking import input_budget_chars, merge_extractions, split_text
 from pipeline.documents import Document
 from pipeline.errors import DealxError
@@ -121,23 +123,45 @@ class Extractor:
             model=endpoint.model,
             base_url=endpoint.cache_base_url,
             mode=endpoint.mode,
-            response_model=ArticleExtraction,
             prompt=prompt,
             decoding={**self.decoding_defaults, "max_tokens": settings.max_tokens},
-            extra_body=endpoint.extra_body(ArticleExtraction),
         )
+        self.plain_extra_body = endpoint.extra_body(ArticleExtraction)
         prompt_tokens = len(prompt.system + prompt.user) // 3
         self.max_chunk_chars = input_budget_chars(
             settings.context_tokens, settings.max_tokens, prompt_tokens
         )
         self.provenance = _provenance()
+        self.schemas_used: set[str] = set()
 
     def requests_for(self, document: Document) -> list[ModelRequest]:
-        """One request per chunk (one chunk unless the article exceeds the context budget)."""
-        return [
-            ModelRequest(document.doc_id, self.prompt.render(chunk), self.request_settings)
-            for chunk in split_text(document.text, self.max_chunk_chars)
-        ]
+        """The requests for one document: per chunk (one unless the article exceeds the context
+        budget), one call (plain) or one call per record type over its candidates (constrained)."""
+        requests = []
+        for chunk in split_text(document.text, self.max_chunk_chars):
+            if self.settings.strategy == "plain":
+                requests.append(
+                    ModelRequest(
+                        document.doc_id,
+                        self.prompt.render(chunk),
+                        ArticleExtraction,
+                        self.plain_extra_body,
+                        self.request_settings,
+                    )
+                )
+                continue
+            for call in constrained.calls_for(find_candidates(chunk)):
+                requests.append(
+                    ModelRequest(
+                        document.doc_id,
+                        self.prompt.render(chunk, task=call.instruction),
+                        call.response_model,
+                        self.endpoint.extra_body(call.response_model),
+                        self.request_settings,
+                    )
+                )
+        self.schemas_used.update(request.schema_sha256 for request in requests)
+        return requests
 
     async def extract(self, document: Document, stats: DocStats) -> DocumentExtraction:
         """Extract one document, counting into `stats` (also when a chunk fails and this
@@ -178,9 +202,9 @@ class Extractor:
             parsed, completion = await client.chat.completions.create_with_completion(
                 model=settings.model,
                 messages=request.messages,  # type: ignore[arg-type]
-                response_model=settings.response_model,
+                response_model=request.response_model,
                 max_retries=self.settings.max_retries,
-                extra_body=settings.extra_body or None,
+                extra_body=request.extra_body or None,
                 **settings.decoding,
             )
         except BaseException:

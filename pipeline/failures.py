@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import openai
@@ -10,8 +11,11 @@ from instructor.core import IncompleteOutputException, InstructorRetryException
 from pydantic import ValidationError
 
 from pipeline.errors import AuthError, ConfigError, DealxError
+from pipeline.request import strip_credentials
 
 SECRET_VARIABLES = ("OPENAI_API_KEY", "DEALX_API_KEY")
+# pydantic appends a documentation link to every error; it is noise in a one-line reason.
+_PYDANTIC_URL = re.compile(r"\s*For further information visit https://errors\.pydantic\.dev\S*")
 
 
 def redact(text: str) -> str:
@@ -33,7 +37,8 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 
 def _excerpt(text: str, limit: int = 300) -> str:
-    flat = " ".join(text.split())
+    # Redacted before it is cut: a secret cut in half would no longer match, and half leak.
+    flat = " ".join(redact(text).split())
     return flat if len(flat) <= limit else flat[:limit] + "..."
 
 
@@ -53,6 +58,22 @@ def fatal_for_run(exc: BaseException) -> DealxError | None:
     return None
 
 
+def _connection_problem(chain: list[BaseException]) -> str | None:
+    """What broke a connection, when an OSError other than a timeout did. Checked before
+    timeouts: the aiohttp transport reports a refused, reset or unresolvable connection as
+    httpx.ConnectTimeout."""
+    error = next(
+        (c for c in chain if isinstance(c, OSError) and not isinstance(c, TimeoutError)), None
+    )
+    if error is None:
+        return None
+    if any(isinstance(c, ConnectionRefusedError) for c in chain):
+        return "connection refused (is the server running?)"
+    if any(isinstance(c, ConnectionResetError) for c in chain):
+        return "connection reset by the server"
+    return _excerpt(str(error))
+
+
 def describe_failure(exc: BaseException) -> str:
     """A one-line, secret-free reason for errors.jsonl."""
     chain = _causes(exc)
@@ -61,23 +82,26 @@ def describe_failure(exc: BaseException) -> str:
         return next((cause for cause in chain if isinstance(cause, kind)), None)
 
     api_error = first((openai.APIConnectionError, openai.APIStatusError))
-    url = api_error.request.url if api_error is not None else "the model endpoint"
+    # The request URL, without any user:password@ a base URL may carry.
+    url = strip_credentials(str(api_error.request.url)) if api_error else "the model endpoint"
     if (known := first(DealxError)) is not None:
         reason = str(known)
     elif first(IncompleteOutputException) is not None:
-        reason = "output truncated at max_tokens (finish_reason=length); not parsed"
+        reason = (
+            "output truncated at max_tokens (finish_reason=length); not parsed. "
+            "Raise max_tokens (DEALX_MAX_TOKENS) if the article has many records"
+        )
     elif (status := first(openai.APIStatusError)) is not None:
         reason = f"HTTP {status.status_code} from {url}: {_excerpt(status.response.text)}"
-    elif (refused := first(ConnectionError)) is not None:
-        # Checked before timeouts: one HTTP stack reports a refused connection as a timeout.
-        reason = f"cannot connect to {url}: {_excerpt(str(refused))}"
+    elif (problem := _connection_problem(chain)) is not None:
+        reason = f"cannot connect to {url}: {problem}"
     elif first(openai.APITimeoutError) is not None:
         reason = f"timed out waiting for {url}"
     elif (connection := first(openai.APIConnectionError)) is not None:
         reason = f"cannot connect to {url}: {_excerpt(str(connection.__cause__ or connection))}"
     elif (retry := first(InstructorRetryException)) is not None:
-        detail = _excerpt(str(first((ValidationError, ValueError)) or retry))
-        reason = f"invalid response after {retry.n_attempts} attempt(s): {detail}"
+        detail = _PYDANTIC_URL.sub("", str(first((ValidationError, ValueError)) or retry))
+        reason = f"invalid response after {retry.n_attempts} attempt(s): {_excerpt(detail)}"
     else:
         reason = f"{type(exc).__name__}: {_excerpt(str(exc))}"
     return redact(reason)

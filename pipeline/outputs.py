@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,24 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+_TEMP_FILE = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$")
+
+
+def remove_stale_temp_files(folder: Path) -> None:
+    """Delete the temp files of write_atomic calls that a kill -9 cut short: the writer's pid is
+    in the name, and a file whose writer is gone will never be renamed into place."""
+    for path in folder.glob(".*.tmp"):
+        match = _TEMP_FILE.match(path.name)
+        if match is None:
+            continue
+        try:
+            os.kill(int(match.group(1)), 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+        except (PermissionError, OverflowError):
+            continue  # alive under another user, or not a pid: leave it
 
 
 def write_json(path: Path, data: Any) -> None:

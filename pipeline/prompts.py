@@ -1,7 +1,9 @@
 """Versioned prompt templates (pipeline/prompts/<name>.md) rendered into chat messages.
 
 A template has a `=== system ===` and a `=== user ===` section; `$article` in the user section is
-replaced by the article, which always sits between <article> delimiters as data.
+replaced by the article, which always sits between <article> delimiters as data, and `$task` by
+the instruction of a constrained call. (Putting the task after the article lets llama.cpp reuse
+the cached article prefix across a document's calls.)
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ class PromptTemplate:
     user: str
     sha256: str
 
-    def render(self, article: str) -> list[dict[str, str]]:
-        """Chat messages for one article (or chunk of one)."""
+    def render(self, article: str, task: str = "") -> list[dict[str, str]]:
+        """Chat messages for one article (or chunk of one); `task` fills $task, if any."""
         # An article that closes the delimiter itself could smuggle text out of the data block.
         fenced = _CLOSING_TAG.sub("&lt;/article&gt;", article)
+        fields = {"article": fenced, "task": task}
         return [
-            {"role": "system", "content": self.system},
-            {"role": "user", "content": Template(self.user).safe_substitute(article=fenced)},
+            {"role": "system", "content": Template(self.system).safe_substitute(fields)},
+            {"role": "user", "content": Template(self.user).safe_substitute(fields)},
         ]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -34,65 +33,68 @@ def strip_credentials(url: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class RequestSettings:
-    """What every request of a run shares: endpoint, mode, schema, prompt, decoding."""
+    """What every request of a run shares: endpoint, mode, prompt, decoding."""
 
     provider: str
     model: str
     base_url: str | None
     mode: instructor.Mode
-    response_model: type[BaseModel]
     prompt: PromptTemplate
     decoding: dict[str, Any] = field(default_factory=dict)
-    extra_body: dict[str, Any] = field(default_factory=dict)
+    _digests: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         unkeyed = set(self.decoding) - KEYED_DECODING
         if unkeyed:
             raise ValueError(f"decoding parameters not covered by the cache key: {unkeyed}")
 
-    @cached_property
-    def schema_sha256(self) -> str:
-        return schema_sha256(self.response_model)
-
-    @cached_property
-    def digest(self) -> str:
-        """instructor's make_cache_key over everything a run's requests share: provider, model,
+    def digest(self, schema_sha256: str, extra_body: dict[str, Any]) -> str:
+        """instructor's make_cache_key over everything but the messages: provider, model,
         mode, decoding parameters, and a namespace with what that key leaves out (the endpoint
         without credentials, the extra body sent to the server, prompt and schema hashes).
-        Computed once per run; each request then only hashes its own messages."""
-        namespace = json.dumps(
-            {
-                "v": CACHE_KEY_VERSION,
-                "base_url": strip_credentials(self.base_url),
-                "extra_body": self.extra_body,
-                "prompt_sha256": self.prompt.sha256,
-                "schema_sha256": self.schema_sha256,
-            },
-            sort_keys=True,
-        )
-        return make_cache_key(
-            messages=None,
-            model=self.model,
-            response_model=None,
-            mode=self.mode.value,
-            provider=self.provider,
-            namespace=namespace,
-            request_kwargs=self.decoding,
-        )
+        Computed once per response schema, not per document."""
+        if schema_sha256 not in self._digests:
+            namespace = json.dumps(
+                {
+                    "v": CACHE_KEY_VERSION,
+                    "base_url": strip_credentials(self.base_url),
+                    "extra_body": extra_body,
+                    "prompt_sha256": self.prompt.sha256,
+                    "schema_sha256": schema_sha256,
+                },
+                sort_keys=True,
+            )
+            self._digests[schema_sha256] = make_cache_key(
+                messages=None,
+                model=self.model,
+                response_model=None,
+                mode=self.mode.value,
+                provider=self.provider,
+                namespace=namespace,
+                request_kwargs=self.decoding,
+            )
+        return self._digests[schema_sha256]
 
 
 @dataclass(frozen=True)
 class ModelRequest:
-    """Everything that determines a model's answer for one article or chunk."""
+    """Everything that determines a model's answer for one article, chunk or task."""
 
     doc_id: str
     messages: list[dict[str, str]]
+    response_model: type[BaseModel]
+    extra_body: dict[str, Any]
     settings: RequestSettings
 
+    @property
+    def schema_sha256(self) -> str:
+        return schema_sha256(self.response_model)
+
     def cache_key(self) -> str:
-        """SHA-256 of the run's shared request digest and this request's canonical messages."""
+        """SHA-256 of the shared request digest and this request's canonical messages."""
+        digest = self.settings.digest(self.schema_sha256, self.extra_body)
         messages = json.dumps(self.messages, sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(f"{self.settings.digest}\n{messages}".encode()).hexdigest()
+        return hashlib.sha256(f"{digest}\n{messages}".encode()).hexdigest()
 
     def describe(self) -> dict[str, Any]:
         """The request as stored beside a cache entry: reviewable, and free of credentials."""
@@ -104,8 +106,8 @@ class ModelRequest:
             "mode": s.mode.value,
             "prompt": s.prompt.name,
             "prompt_sha256": s.prompt.sha256,
-            "schema_sha256": s.schema_sha256,
+            "schema_sha256": self.schema_sha256,
             "decoding": s.decoding,
-            "extra_body": s.extra_body,
+            "extra_body": self.extra_body,
             "messages": self.messages,
         }

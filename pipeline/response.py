@@ -14,6 +14,7 @@ from typing import Any
 
 import instructor
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from schemas.records import Company, Deal, DocumentExtraction, Party, Person, Role
 
@@ -30,6 +31,7 @@ class Quote(BaseModel):
 
 
 class CompanyDraft(Company):
+    grounded: SkipJsonSchema[None] = None  # the pipeline's to set, never the model's
     name: str = Field(min_length=1, max_length=MAX_NAME)
     aliases: list[str] = Field(default_factory=list, max_length=4)
     evidence: list[Quote] = Field(default_factory=list, max_length=2)  # type: ignore[assignment]
@@ -40,6 +42,7 @@ class RoleDraft(Role):
 
 
 class PersonDraft(Person):
+    grounded: SkipJsonSchema[None] = None
     name: str = Field(min_length=1, max_length=MAX_NAME)
     roles: list[RoleDraft] = Field(default_factory=list, max_length=4)  # type: ignore[assignment]
     evidence: list[Quote] = Field(default_factory=list, max_length=2)  # type: ignore[assignment]
@@ -50,6 +53,7 @@ class PartyDraft(Party):
 
 
 class DealDraft(Deal):
+    grounded: SkipJsonSchema[None] = None
     parties: list[PartyDraft] = Field(min_length=1, max_length=4)  # type: ignore[assignment]
     evidence: list[Quote] = Field(default_factory=list, max_length=2)  # type: ignore[assignment]
 

@@ -7,6 +7,7 @@ documents are skipped on a rerun, and the manifest sums up what the run cost.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import subprocess
@@ -20,14 +21,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pipeline.cache import ResponseCache
-from pipeline.documents import Document, load_documents
+from pipeline.documents import Document, UnreadableDocument, scan_documents
 from pipeline.errors import DealxError
 from pipeline.extract import DocStats, Extractor
 from pipeline.failures import describe_failure, fatal_for_run
+from pipeline.grounding import ground
 from pipeline.outputs import (
     append_jsonl,
     read_records,
     record_path,
+    remove_stale_temp_files,
     write_atomic,
     write_document_table,
     write_json,
@@ -52,6 +55,24 @@ class RunTotals:
     skipped: list[str] = field(default_factory=list)  # already done by an earlier invocation
     rows: list[dict[str, Any]] = field(default_factory=list, repr=False)  # documents.csv
     stats: DocStats = field(default_factory=DocStats)
+
+
+def combined_sha256(hashes: set[str]) -> str | None:
+    """The one schema hash of a plain run; for a constrained run (a schema per document and
+    task) the hash of the sorted set of them."""
+    if len(hashes) <= 1:
+        return next(iter(hashes), None)
+    return hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()
+
+
+def rejected_counts(path: Path) -> dict[str, int]:
+    """How many values and records grounding dropped or flagged, over the whole run."""
+    counts = {"dropped": 0, "flagged": 0}
+    if path.exists():
+        with path.open(encoding="utf-8") as lines:
+            for line in lines:
+                counts[json.loads(line)["action"]] += 1
+    return counts
 
 
 def default_run_dir(runs_dir: Path, model: str, prompt: str) -> Path:
@@ -92,7 +113,7 @@ def _progress(console: Console) -> Progress:
 
 
 async def run_batch(
-    documents: list[Document],
+    documents: list[Document | UnreadableDocument],
     extractor: Extractor,
     run_dir: Path,
     console: Console,
@@ -101,6 +122,7 @@ async def run_batch(
     error if one stopped the run (documents not reached stay unwritten, for a rerun)."""
     totals = RunTotals()
     errors_path = run_dir / "errors.jsonl"
+    rejected_path = run_dir / "rejected.jsonl"
     todo = []
     for document in documents:
         if record_path(run_dir, document.doc_id).exists():
@@ -122,15 +144,20 @@ async def run_batch(
             )
             progress.update(task, completed=len(totals.ok) + len(totals.failed), info=info)
 
-        async def one(document: Document) -> None:
+        async def one(document: Document | UnreadableDocument) -> None:
             async with semaphore:
                 if fatal:
                     return
                 stats = DocStats()
                 reason = None
                 try:
+                    if isinstance(document, UnreadableDocument):
+                        raise document  # not an article: it fails alone, the rest go on
                     record = await extractor.extract(document, stats)
+                    record, findings = ground(record, document.text, extractor.settings.grounding)
                     write_record(run_dir, record)
+                    for finding in findings:
+                        append_jsonl(rejected_path, finding.to_json(document.doc_id))
                 except Exception as exc:
                     stop = fatal_for_run(exc)
                     if stop is not None:
@@ -178,7 +205,8 @@ def write_run_outputs(
         "server_models": sorted(s.server_models),
         "prompt": extractor.prompt.name,
         "prompt_sha256": extractor.prompt.sha256,
-        "schema_sha256": extractor.request_settings.schema_sha256,
+        "schema_sha256": combined_sha256(extractor.schemas_used),
+        "schemas": len(extractor.schemas_used),
         "git_commit": git_commit(),
         "versions": extractor.provenance["versions"],
         "cache": str(settings.cache) if settings.cache_mode != "off" else None,
@@ -197,6 +225,9 @@ def write_run_outputs(
         },
         "failed": totals.failed,
         "records": {name: len(frame) for name, frame in tables.items()},
+        "strategy": settings.strategy,
+        "grounding": settings.grounding,
+        "rejected": rejected_counts(run_dir / "rejected.jsonl"),
         "cache_hits": s.cache_hits,
         "cache_misses": s.cache_misses,
         "tokens_in": s.prompt_tokens,
@@ -222,12 +253,14 @@ def extract_run(settings: Settings, run_dir: Path, console: Console) -> dict[str
     Raises DealxError (after writing what was done) when the run cannot go on: the endpoint
     rejects the credentials, or the model server does not start.
     """
-    documents = load_documents(settings.paths)
+    documents = scan_documents(settings.paths)
     if settings.limit is not None:
         documents = documents[: settings.limit]
     endpoint = resolve_endpoint(settings)
-    prompt = load_prompt(settings.prompt)
+    prompt = load_prompt(settings.prompt_name)
     (run_dir / "records").mkdir(parents=True, exist_ok=True)
+    for folder in (run_dir, run_dir / "records"):
+        remove_stale_temp_files(folder)
     point_latest(run_dir)
     started_at, started = datetime.now(UTC), time.perf_counter()
     cache = ResponseCache(settings.cache) if settings.cache_mode != "off" else None

@@ -13,6 +13,8 @@ from typing import Any, Literal, get_args
 from pipeline.errors import ConfigError
 
 CacheMode = Literal["readwrite", "replay", "refresh", "off"]
+Strategy = Literal["plain", "constrained"]
+Grounding = Literal["strict", "flag", "off"]
 
 
 @dataclass(frozen=True)
@@ -21,9 +23,11 @@ class Settings:
 
     model: str = "local/smollm2-135m"
     base_url: str | None = None
-    prompt: str = "extract_v1"
+    prompt: str | None = None  # default: extract_v1 (plain) or constrained_v1 (constrained)
     cache: Path = Path(".dealx/cache.sqlite")
     cache_mode: CacheMode = "readwrite"
+    strategy: Strategy = "plain"
+    grounding: Grounding = "strict"
     concurrency: int = 8
     max_retries: int = 2
     limit: int | None = None
@@ -34,6 +38,11 @@ class Settings:
     context_tokens: int = 8192
     runs_dir: Path = Path("runs")
     paths: list[Path] = field(default_factory=lambda: [Path("seeds")])
+
+    @property
+    def prompt_name(self) -> str:
+        """The prompt template: as set, else the strategy's default."""
+        return self.prompt or ("constrained_v1" if self.strategy == "constrained" else "extract_v1")
 
     def __post_init__(self) -> None:
         if self.cache_mode not in get_args(CacheMode):

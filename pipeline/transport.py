@@ -47,15 +47,33 @@ current_counters: contextvars.ContextVar[CallCounters | None] = contextvars.Cont
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
-    """Seconds a server asks us to wait (`Retry-After` as seconds or an HTTP date), if any."""
+    """Seconds a server asks us to wait: `retry-after-ms` (as Azure OpenAI sends), else
+    `Retry-After` as seconds or an HTTP date; None when there is none we can read, and then
+    our own backoff applies (an odd header must not fail the call)."""
     value = response.headers.get("retry-after")
-    if value is None:
-        return None
+    for seconds in (
+        _number(response.headers.get("retry-after-ms"), 0.001),
+        _number(value, 1.0),
+        _seconds_until(value),
+    ):
+        if seconds is not None:
+            return seconds if seconds > 0 else 0.0  # also maps NaN to 0
+    return None
+
+
+def _number(value: str | None, scale: float) -> float | None:
     try:
-        return max(0.0, float(value))
+        return None if value is None else float(value) * scale
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        return None
+
+
+def _seconds_until(http_date: str | None) -> float | None:
+    try:
+        moment = email.utils.parsedate_to_datetime(http_date)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return moment.timestamp() - time.time()
 
 
 def _is_retryable_response(response: httpx.Response) -> bool:

@@ -30,6 +30,10 @@ PartyRole = Literal[
     "licensor",
     "licensee",
 ]
+# Set by the pipeline's grounding step (never by a model): True when the value or record is
+# supported by the article, False when --grounding flag kept it although it is not, None
+# when grounding was off.
+GROUNDED = "Set by the pipeline: whether the article supports this."
 DealStatus = Literal["rumored", "in_talks", "agreed", "completed", "terminated"]
 
 
@@ -45,6 +49,7 @@ class Evidence(Record):
     quote: str = Field(min_length=1, description="A verbatim quote from the article.")
     start: int | None = Field(default=None, ge=0)
     end: int | None = Field(default=None, ge=0)
+    grounded: bool | None = Field(default=None, description=GROUNDED)
 
     @model_validator(mode="after")
     def _offsets_ordered(self) -> Evidence:
@@ -104,6 +109,7 @@ class Company(Record):
     founded_year: int | None = Field(default=None, ge=1600, le=2100)
     headquarters: str | None = None
     evidence: list[Evidence] = Field(default_factory=list)
+    grounded: bool | None = Field(default=None, description=GROUNDED)
 
 
 class Role(Record):
@@ -119,6 +125,7 @@ class Person(Record):
     name: str = Field(min_length=1)
     roles: list[Role] = Field(default_factory=list)
     evidence: list[Evidence] = Field(default_factory=list)
+    grounded: bool | None = Field(default=None, description=GROUNDED)
 
 
 class Party(Record):
@@ -139,6 +146,7 @@ class Deal(Record):
     status: DealStatus | None = None
     date: str | None = Field(default=None, description="ISO YYYY, YYYY-MM or YYYY-MM-DD.")
     evidence: list[Evidence] = Field(default_factory=list)
+    grounded: bool | None = Field(default=None, description=GROUNDED)
 
     @field_validator("stake_percent", mode="before")
     @classmethod
@@ -156,6 +164,14 @@ class Deal(Record):
     @classmethod
     def _parse_date(cls, value: Any) -> Any:
         return None if value is None else parse_date(str(value))
+
+
+def record_label(record: Company | Person | Deal) -> str:
+    """A short human-readable name for a record: its name, or a deal's type and parties."""
+    if isinstance(record, Deal):
+        parties = ", ".join(f"{p.name} ({p.role})" for p in record.parties)
+        return f"{record.deal_type}: {parties}"
+    return record.name
 
 
 class DocumentExtraction(Record):

@@ -12,6 +12,7 @@ import pytest
 from rich.console import Console
 
 from pipeline.cache import ResponseCache
+from pipeline.constrained import INSTRUCTIONS
 from pipeline.errors import AuthError, ConfigError
 from pipeline.runner import extract_run
 from pipeline.settings import Settings
@@ -30,6 +31,7 @@ ANSWER = json.dumps(
                 ],
                 "amount": {"value": 14e9, "currency": "USD", "qualifier": "about"},
                 "stake_percent": 49,
+                "evidence": [{"quote": "Meta invests in Scale AI"}],
             }
         ],
     }
@@ -41,7 +43,9 @@ def write_docs(folder: Path, count: int) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     ids = [f"doc-{i:02d}" for i in range(count)]
     for doc_id in ids:
-        (folder / f"{doc_id}.txt").write_text(f"Article {doc_id}: Meta invests in Scale AI.\n")
+        (folder / f"{doc_id}.txt").write_text(
+            f"Article {doc_id}: Meta invests in Scale AI, about $14 billion for a 49% stake.\n"
+        )
     return ids
 
 
@@ -199,7 +203,10 @@ def test_bad_key_fails_the_run_once(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_long_document_is_chunked_and_merged(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
-    paragraphs = [f"Paragraph {i}: Meta invests in Scale AI. " + "x" * 400 for i in range(12)]
+    paragraphs = [
+        f"Paragraph {i}: Meta invests in Scale AI, $14 billion for 49%. " + "x" * 400
+        for i in range(12)
+    ]
     (docs / "long.txt").write_text("\n\n".join(paragraphs))
     with FakeOpenAI(Reply(ANSWER)) as server:
         settings = settings_for(server, tmp_path, context_tokens=2200, max_tokens=1000)
@@ -278,3 +285,59 @@ def test_missing_key_names_the_fix(tmp_path: Path) -> None:
     settings = Settings(model="openai/gpt-4o-mini", paths=[tmp_path / "docs"], cache_mode="off")
     with pytest.raises(ConfigError, match=r"OPENAI_API_KEY is not set.*local/smollm2-135m"):
         run(settings, tmp_path / "run")
+
+
+def test_constrained_strategy_sends_enum_schemas_and_rejects_too_few_picks(
+    tmp_path: Path,
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text(
+        "Meta agreed to invest about $14 billion in Scale AI. "
+        "Scale AI co-founder Alexandr Wang will join Meta, according to Bloomberg.\n"
+    )
+    # An empty answer has fewer picks than the schema's minimum: re-asked once, then failed.
+    with FakeOpenAI(Reply()) as server:
+        settings = settings_for(server, tmp_path, strategy="constrained", max_retries=1)
+        manifest = run(settings, tmp_path / "run")
+        bodies = [request.body for request in server.chat_requests]
+    assert manifest["prompt"] == "constrained_v1" and manifest["documents"]["failed"] == 1
+    assert "invalid response after 2 attempt(s)" in manifest["failed"]["a"]
+    assert len(bodies) == 2 and manifest["reasks"] == 1
+    assert bodies[0]["messages"][1]["content"].endswith(f"Task: {INSTRUCTIONS['companies']}")
+    schema = bodies[0]["response_format"]["json_schema"]["schema"]
+    picks = schema["properties"]["companies"]
+    assert picks["minItems"] == 3  # Meta, Scale AI, Bloomberg: fewer than the usual 5
+    names = schema["$defs"]["CompanyPick"]["properties"]["name"]["enum"]
+    assert names == ["Meta", "Scale AI", "Bloomberg"]
+
+
+def test_grounding_modes_write_rejections(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Meta invests in Scale AI.\n")
+    invented = json.loads(ANSWER)
+    invented["companies"].append({"name": "Apple", "evidence": [{"quote": "Apple buys Meta"}]})
+    with FakeOpenAI(Reply(json.dumps(invented))) as server:
+        strict = run(settings_for(server, tmp_path), tmp_path / "strict")
+        flag = run(settings_for(server, tmp_path, grounding="flag"), tmp_path / "flag")
+        off = run(settings_for(server, tmp_path, grounding="off"), tmp_path / "off")
+    kept = {
+        mode: [
+            c["name"]
+            for c in json.loads((tmp_path / mode / "records" / "a.json").read_text())["companies"]
+        ]
+        for mode in ("strict", "flag", "off")
+    }
+    assert kept == {"strict": ["Meta"], "flag": ["Meta", "Apple"], "off": ["Meta", "Apple"]}
+    rejected = [json.loads(line) for line in (tmp_path / "strict" / "rejected.jsonl").open()]
+    assert {(r["record"], r["field"], r["action"]) for r in rejected} >= {
+        ("Apple", "name", "dropped")
+    }
+    # The deal's amount ($14 billion) and stake (49) are not in this article either.
+    assert {r["field"] for r in rejected} >= {"amount", "stake_percent"}
+    assert strict["rejected"]["dropped"] == len(rejected) and strict["rejected"]["flagged"] == 0
+    assert flag["rejected"]["flagged"] == len(rejected) and off["rejected"] == {
+        "dropped": 0,
+        "flagged": 0,
+    }

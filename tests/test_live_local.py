@@ -28,17 +28,63 @@ def dealx(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def llama_servers_running() -> bool:
-    """Whether any llama.cpp server process is alive on this machine."""
-    found = subprocess.run(["pgrep", "-f", "llama_cpp.server"], capture_output=True, text=True)
-    return bool(found.stdout.strip())
+def server_child(parent: int) -> int | None:
+    """The pid of the llama.cpp server that process `parent` started, if it runs."""
+    found = subprocess.run(
+        ["pgrep", "-P", str(parent), "-f", "llama_cpp.server"], capture_output=True, text=True
+    )
+    pids = found.stdout.split()
+    return int(pids[0]) if pids else None
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def start_extract_and_wait_for_server(tmp_path: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Start `dealx extract` on the seed with the local model; return it and its server pid."""
+    command = [sys.executable, "-m", "pipeline", "extract", str(SEED), "--out", str(tmp_path)]
+    process = subprocess.Popen(
+        [*command, "--cache", str(tmp_path / "c.sqlite")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while (server := server_child(process.pid)) is None:
+        assert process.poll() is None and time.monotonic() < deadline, "server never started"
+        time.sleep(0.2)
+    return process, server
+
+
+def wait_until_gone(pid: int, seconds: float = 20) -> bool:
+    deadline = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not alive(pid)
 
 
 def test_local_model_extracts_then_replays_without_server(tmp_path: Path) -> None:
     cache = tmp_path / "cache.sqlite"
-    live = dealx("extract", str(SEED), "--out", str(tmp_path / "live"), "--cache", str(cache))
-    assert live.returncode == 0, live.stderr
-    assert not llama_servers_running(), "the llama.cpp server must be stopped after the run"
+    command = [sys.executable, "-m", "pipeline", "extract", str(SEED), "--out"]
+    log = tmp_path / "stderr.log"
+    live = subprocess.Popen(
+        [*command, str(tmp_path / "live"), "--cache", str(cache)],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+    )
+    servers = set()
+    while live.poll() is None:
+        if (server := server_child(live.pid)) is not None:
+            servers.add(server)
+        time.sleep(0.2)
+    assert live.returncode == 0, log.read_text()
+    assert len(servers) == 1, "one llama.cpp server, started by dealx"
+    assert not any(alive(pid) for pid in servers), "the server must be stopped after the run"
 
     manifest = json.loads((tmp_path / "live" / "manifest.json").read_text())
     assert manifest["model"] == "local/smollm2-135m"
@@ -83,42 +129,20 @@ def test_server_that_does_not_start_reports_its_log(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"llama\.cpp server exited with code") as failure:
         server.start()
     assert "log tail:" in str(failure.value) and "broken.gguf" in str(failure.value)
-    assert not llama_servers_running()
 
 
 def test_ctrl_c_stops_the_local_server(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "pipeline", "extract", str(SEED), "--out", str(tmp_path)]
-    process = subprocess.Popen(
-        [*command, "--cache", str(tmp_path / "c.sqlite")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 120
-    while not llama_servers_running():
-        assert process.poll() is None and time.monotonic() < deadline, "server never started"
-        time.sleep(0.2)
+    process, server = start_extract_and_wait_for_server(tmp_path)
     time.sleep(1.0)
     process.send_signal(signal.SIGINT)
-    process.communicate(timeout=60)
+    process.wait(timeout=60)
     assert process.returncode != 0
-    assert not llama_servers_running(), "Ctrl-C must stop the llama.cpp server"
+    assert wait_until_gone(server), "Ctrl-C must stop the llama.cpp server"
     assert not list((tmp_path / "records").glob("*.json"))
 
 
 def test_kill_9_of_dealx_takes_the_server_down(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "pipeline", "extract", str(SEED), "--out", str(tmp_path)]
-    process = subprocess.Popen(
-        [*command, "--cache", str(tmp_path / "c.sqlite")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while not llama_servers_running():
-        assert process.poll() is None and time.monotonic() < deadline, "server never started"
-        time.sleep(0.2)
+    process, server = start_extract_and_wait_for_server(tmp_path)
     process.kill()
     process.wait(timeout=10)
-    deadline = time.monotonic() + 20
-    while llama_servers_running() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not llama_servers_running(), "the server must die with dealx"
+    assert wait_until_gone(server), "the server must die with dealx"

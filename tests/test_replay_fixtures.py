@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pipeline.cache import ResponseCache
 from pipeline.fixtures import export_entries, import_entries, read_entry
 
@@ -14,7 +16,7 @@ FIXTURES = Path("tests/fixtures/responses")
 SEEDS = sorted(Path("seeds").glob("*.txt"))
 
 
-def replay(tmp_path: Path, name: str) -> subprocess.CompletedProcess[str]:
+def replay(tmp_path: Path, name: str, strategy: str) -> subprocess.CompletedProcess[str]:
     """`dealx extract` over the seeds with --cache-mode replay into tmp_path/name."""
     return subprocess.run(
         [
@@ -29,6 +31,8 @@ def replay(tmp_path: Path, name: str) -> subprocess.CompletedProcess[str]:
             str(tmp_path / "cache.sqlite"),
             "--cache-mode",
             "replay",
+            "--strategy",
+            strategy,
         ],
         capture_output=True,
         text=True,
@@ -36,9 +40,12 @@ def replay(tmp_path: Path, name: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_every_seed_has_a_recorded_real_response() -> None:
+def test_every_seed_has_recorded_real_responses_for_both_strategies() -> None:
     entries = [read_entry(path) for path in sorted(FIXTURES.glob("*.json"))]
-    assert sorted(entry.doc_id for entry in entries) == [seed.stem for seed in SEEDS]
+    seeds = [seed.stem for seed in SEEDS]
+    plain = [e.doc_id for e in entries if e.request["prompt"] == "extract_v1"]
+    constrained = {e.doc_id for e in entries if e.request["prompt"] == "constrained_v1"}
+    assert sorted(plain) == seeds and sorted(constrained) == seeds
     for entry in entries:
         # Provenance: the local model answered, through llama.cpp, with these versions.
         assert entry.request["provider"] == "local" and entry.server_model
@@ -47,10 +54,11 @@ def test_every_seed_has_a_recorded_real_response() -> None:
         assert entry.latency_s > 0 and entry.completion_tokens > 0
 
 
-def test_replay_is_offline_and_identical_on_two_runs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("strategy", ["plain", "constrained"])
+def test_replay_is_offline_and_identical_on_two_runs(tmp_path: Path, strategy: str) -> None:
     with ResponseCache(tmp_path / "cache.sqlite") as cache:
-        assert import_entries(cache, FIXTURES) == len(SEEDS)
-    first, second = replay(tmp_path, "a"), replay(tmp_path, "b")
+        assert import_entries(cache, FIXTURES) == len(list(FIXTURES.glob("*.json")))
+    first, second = replay(tmp_path, "a", strategy), replay(tmp_path, "b", strategy)
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
     for seed in SEEDS:
@@ -58,7 +66,10 @@ def test_replay_is_offline_and_identical_on_two_runs(tmp_path: Path) -> None:
         b = (tmp_path / "b" / "records" / f"{seed.stem}.json").read_text()
         assert a == b
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
-    assert manifest["cache_hits"] == len(SEEDS) and manifest["cache_misses"] == 0
+    assert manifest["cache_misses"] == 0 and manifest["cache_hits"] == (
+        len(SEEDS) if strategy == "plain" else 3 * len(SEEDS)
+    )
+    assert manifest["strategy"] == strategy
 
 
 def test_export_then_import_round_trips(tmp_path: Path) -> None:

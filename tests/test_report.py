@@ -1,0 +1,349 @@
+"""The HTML report: spans nest correctly, and a real headless Chromium renders one highlight per
+grounded evidence span, runs no injected script, and the report leaks no API key.
+
+Chromium is Debian's `chromium` package; without it these tests fail (they never skip), since
+the report's promise is about what a browser shows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from eval.load import load_gold, load_run
+from eval.report import Highlight, render_article, write_report
+from schemas.gold import GoldDocument
+from schemas.records import Company, Deal, DocumentExtraction, Evidence, Person
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "tests" / "artifacts"
+SENTINEL = "sk-dealx-sentinel-4f1c9a7e-do-not-leak"
+GOLD_FLAGS = {"optional", "optional_fields"}
+R = TypeVar("R", Company, Person, Deal)
+
+
+class Dom(HTMLParser):
+    """The elements of a page that the tests look at: highlights, scripts, body attributes."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.highlights: list[dict[str, str | None]] = []
+        self.scripts: list[dict[str, str | None]] = []
+        self.body: dict[str, str | None] = {}
+        self.tags: Counter[str] = Counter()
+        self.text: list[str] = []
+        self.feed(page)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        self.tags[tag] += 1
+        if tag == "body":
+            self.body = attributes
+        elif tag == "script":
+            self.scripts.append(attributes)
+        elif "hl" in (attributes.get("class") or "").split():
+            self.highlights.append(attributes)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def offsets(highlight: dict[str, str | None]) -> tuple[str, int, int]:
+    """A highlight element's document (its record key's first part), start and end."""
+    doc_id = (highlight["data-rec"] or "").split("/")[0]
+    return doc_id, int(highlight["data-start"] or -1), int(highlight["data-end"] or -1)
+
+
+def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run headless Chromium offline; fails the test when it is not installed."""
+    binary = shutil.which("chromium")
+    if binary is None:
+        pytest.fail(
+            "chromium not found: install Debian's package (apt-get install -y chromium); "
+            "`make test` does this on a fresh machine",
+            pytrace=False,
+        )
+    command = [
+        binary,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        *args,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+
+
+def rendered_dom(page: Path, profile: Path) -> Dom:
+    """The DOM after the page's own script ran, as Chromium serialises it."""
+    return Dom(chromium(profile, "--dump-dom", page.as_uri()).stdout)
+
+
+def prediction(record: R, kind: type[R]) -> R:
+    """A gold record as a model's: without gold flags, every evidence span marked grounded."""
+    data = record.model_dump(exclude=GOLD_FLAGS)
+    for evidence in data["evidence"]:
+        evidence["grounded"] = evidence["start"] is not None
+    return kind.model_validate(data)
+
+
+def write_run(run_dir: Path, predictions: list[DocumentExtraction], errors: dict[str, str]) -> None:
+    """A run directory as `dealx extract` leaves it: records, errors.jsonl, manifest.json."""
+    (run_dir / "records").mkdir(parents=True)
+    for doc in predictions:
+        (run_dir / "records" / f"{doc.doc_id}.json").write_text(doc.model_dump_json(indent=2))
+    lines = [json.dumps({"doc_id": doc_id, "reason": reason}) for doc_id, reason in errors.items()]
+    (run_dir / "errors.jsonl").write_text("".join(f"{line}\n" for line in lines))
+    manifest = {"model": "test/model", "prompt": "extract_v1", "grounding": "flag"}
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+
+
+def grounded_spans(run_dir: Path) -> Counter[tuple[str, int, int]]:
+    """(doc_id, start, end) of every evidence span with an offset in the run's records."""
+    spans: Counter[tuple[str, int, int]] = Counter()
+    for doc_id, doc in load_run(run_dir).predictions.items():
+        for record in [*doc.companies, *doc.people, *doc.deals]:
+            for evidence in record.evidence:
+                assert (evidence.start is not None) == bool(evidence.grounded)
+                if evidence.start is not None:
+                    spans[(doc_id, evidence.start, evidence.end)] += 1
+    return spans
+
+
+@pytest.fixture
+def seeds_run(tmp_path: Path) -> tuple[Path, Path, dict[str, GoldDocument]]:
+    """A run over the repository's seeds built from their gold: some records right, one wrong
+    value, one spurious, one missed, one ungrounded quote, a failed document, and an article
+    without gold. Gold evidence overlaps a lot (one sentence backs several records)."""
+    golds = load_gold(REPO / "gold")
+    seeds = tmp_path / "seeds"
+    shutil.copytree(REPO / "seeds", seeds)
+    extra = "Northwind Traders agreed to buy Contoso for $2 billion, the companies said."
+    (seeds / "extra.txt").write_text(extra, encoding="utf-8")
+    doc_ids = sorted(golds)
+    predictions = []
+    for doc_id in doc_ids[:-1]:  # the last document fails
+        gold = golds[doc_id]
+        companies = [prediction(c, Company) for c in gold.companies]
+        if doc_id == doc_ids[0]:
+            companies[0] = companies[0].model_copy(update={"founded_year": 1999})  # wrong value
+            companies.pop()  # missed
+            # spurious, on the very span of another record
+            quote = gold.companies[1].evidence[0]
+            spurious = Evidence(quote=quote.quote, start=quote.start, end=quote.end, grounded=True)
+            companies.append(Company(name="Acme Holdings", evidence=[spurious]))
+            # a quote grounding could not place, kept by --grounding flag: never highlighted
+            companies[1] = companies[1].model_copy(
+                update={
+                    "evidence": [
+                        *companies[1].evidence,
+                        Evidence(quote="not in the article", grounded=False),
+                    ],
+                    "grounded": False,
+                }
+            )
+        predictions.append(
+            DocumentExtraction(
+                doc_id=doc_id,
+                companies=companies,
+                people=[prediction(p, Person) for p in gold.people],
+                deals=[prediction(d, Deal) for d in gold.deals],
+            )
+        )
+    predictions.append(
+        DocumentExtraction(
+            doc_id="extra",
+            companies=[
+                Company(
+                    name="Contoso",
+                    evidence=[Evidence(quote="Contoso", start=32, end=39, grounded=True)],
+                )
+            ],
+            deals=[
+                Deal(
+                    deal_type="acquisition",
+                    parties=[
+                        {"name": "Northwind Traders", "role": "acquirer"},
+                        {"name": "Contoso", "role": "target"},
+                    ],
+                    amount="$2 billion",
+                    evidence=[Evidence(quote=extra[:49], start=0, end=49, grounded=True)],
+                )
+            ],
+        )
+    )
+    run_dir = tmp_path / "run"
+    write_run(run_dir, predictions, {doc_ids[-1]: "model answer failed validation 3 times"})
+    return run_dir, seeds, golds
+
+
+def test_report_in_chromium_highlights_every_grounded_span(
+    seeds_run: tuple[Path, Path, dict[str, GoldDocument]], tmp_path: Path
+) -> None:
+    run_dir, seeds, golds = seeds_run
+    page = write_report(run_dir, golds, tmp_path / "report.html", documents_dir=seeds)
+    expected = grounded_spans(run_dir)
+
+    served = Dom(page.read_text(encoding="utf-8"))
+    assert len(served.highlights) == sum(expected.values())
+    dom = rendered_dom(page, tmp_path / "profile")
+    assert len(dom.highlights) == sum(expected.values()) > 50
+    assert dom.body.get("data-highlights") == str(sum(expected.values()))  # the page's own count
+    assert Counter(map(offsets, dom.highlights)) == expected
+    outcomes = Counter(h["class"] for h in dom.highlights)
+    for outcome in ("correct", "wrong_value", "spurious", "optional", "unscored"):
+        assert outcomes[f"hl o-{outcome}"] > 0, outcome
+    text = "".join(dom.text)
+    assert "Missed gold records" in text
+    assert golds[sorted(golds)[0]].companies[-1].name in text  # the company dropped from doc 0
+    assert "model answer failed validation 3 times" in text
+
+    screenshot = tmp_path / "report.png"
+    chromium(
+        tmp_path / "profile",
+        f"--screenshot={screenshot}",
+        "--window-size=1280,2000",
+        page.as_uri(),
+    )
+    assert screenshot.read_bytes().startswith(b"\x89PNG")
+    assert screenshot.stat().st_size > 20_000
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(screenshot, ARTIFACTS / "report.png")
+
+
+def test_article_and_model_output_are_escaped(tmp_path: Path) -> None:
+    article = "Intro. <script>window.pwned=1</script> <img src=x onerror=alert(2)> Acme rose."
+    evil = "</script><script>alert(1)</script>"
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "evil.txt").write_text(article, encoding="utf-8")
+    script_at = article.index("<script>")
+    evidence = {"quote": "<script>window.pwned=1</script>", "start": script_at, "end": 39}
+    gold = GoldDocument.model_validate(
+        {
+            "doc_id": "evil",
+            "companies": [
+                {"name": "Acme", "evidence": [evidence]},
+                {"name": f"Gold {evil}", "evidence": [{"quote": evil}]},
+            ],
+        }
+    )
+    pred = DocumentExtraction(
+        doc_id="evil",
+        companies=[
+            Company(name="Acme", headquarters=evil, evidence=[Evidence(**evidence)]),
+            Company(name=evil, aliases=["<!--"], evidence=[Evidence(quote=evil, start=6, end=49)]),
+        ],
+    )
+    run_dir = tmp_path / "run"
+    write_run(run_dir, [pred], {})
+    page = write_report(run_dir, {"evil": gold}, tmp_path / "report.html", documents_dir=seeds)
+    raw = page.read_text(encoding="utf-8")
+    assert "&lt;script&gt;window.pwned=1&lt;/script&gt;" in raw
+    assert "<script>window.pwned" not in raw
+    assert "<script>alert" not in raw
+
+    dom = rendered_dom(page, tmp_path / "profile")
+    assert dom.scripts == [{"type": "application/json", "id": "dealx-records"}, {}]
+    assert dom.tags["img"] == 0
+    assert dom.body.get("data-records") == "2"  # JSON.parse read both records intact
+    assert dom.body.get("data-highlights") == "2"
+    assert "<script>window.pwned=1</script>" in "".join(dom.text)  # shown as text
+
+
+def test_report_command_leaves_no_api_key(tmp_path: Path) -> None:
+    """The key in the environment through extraction and report appears nowhere in the page."""
+    seeds = tmp_path / "seeds"
+    shutil.copytree(REPO / "seeds", seeds)
+    (seeds / "unrecorded.txt").write_text("Globex bought Initech.\n", encoding="utf-8")
+    cache, run_dir, out = tmp_path / "cache.sqlite", tmp_path / "run", tmp_path / "r.html"
+    env = {**os.environ, "OPENAI_API_KEY": SENTINEL}
+
+    def dealx(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "pipeline", *map(str, args)]
+        return subprocess.run(
+            command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    assert dealx("cache", "import", "--cache", cache).returncode == 0
+    extracted = dealx(
+        "extract", seeds, "--cache", cache, "--cache-mode", "replay", "--out", run_dir
+    )
+    assert extracted.returncode == 1, extracted.stderr  # unrecorded.txt has no response
+    reported = dealx("report", run_dir, "--gold", REPO / "gold", "--seeds", seeds, "-o", out)
+    assert reported.returncode == 0, reported.stderr
+    assert reported.stdout.strip() == str(out)
+    page = out.read_bytes()
+    assert b"no recorded response" in page  # the failure reason is shown
+    assert SENTINEL.encode() not in page
+
+
+def test_overlapping_spans_nest_with_one_hl_each() -> None:
+    text = "Meta & Scale AI <agree> on a $14 billion deal."
+    spans = [
+        (0, 46),  # the whole text
+        (0, 15),  # starts with it, ends inside
+        (7, 23),  # crosses the end of (0, 15)
+        (7, 23),  # the same span twice, from two records
+        (16, 40),  # crosses the end of (7, 23)
+        (29, 29),  # empty
+        (44, 46),  # inside, at the very end
+    ]
+    highlights = [
+        Highlight(s, e, f"d/company/{i}", "correct", "x") for i, (s, e) in enumerate(spans)
+    ]
+    rendered = render_article(text, highlights)
+    dom = Dom(f"<div>{rendered}</div>")
+    assert "".join(dom.text) == text
+    assert sorted(
+        (int(h["data-start"] or -1), int(h["data-end"] or -1)) for h in dom.highlights
+    ) == sorted(spans)
+    assert rendered.count("<span") == rendered.count("</span>")
+    assert render_article("a < b", []) == "a &lt; b"
+
+
+def test_hover_and_click_show_the_record_beside_gold(
+    seeds_run: tuple[Path, Path, dict[str, GoldDocument]], tmp_path: Path
+) -> None:
+    run_dir, seeds, golds = seeds_run
+    page = write_report(run_dir, golds, tmp_path / "report.html", documents_dir=seeds)
+    # A probe after the page's script: hover the spurious span, then pin the wrong-value one by
+    # a click and hover the spurious one again, writing what the panel shows onto <body>. The
+    # page's CSP admits only its own script (by hash), so the probed copy goes without it.
+    probe = """<script>
+    const panel = () => document.getElementById("panel-records").textContent;
+    const fire = (type, node) => node.dispatchEvent(new MouseEvent(type, {bubbles: true}));
+    const spurious = document.querySelector(".hl.o-spurious");
+    fire("mouseover", spurious);
+    document.body.dataset.hovered = panel();
+    fire("click", document.querySelector(".hl.o-wrong_value"));
+    fire("mouseover", spurious);
+    document.body.dataset.pinned = panel();
+    document.body.dataset.active = String(document.querySelectorAll(".active").length);
+    </script></body>"""
+    html = page.read_text(encoding="utf-8")
+    html = html.replace('<meta http-equiv="Content-Security-Policy"', "<meta name=csp")
+    probed = tmp_path / "probed.html"
+    probed.write_text(html.replace("</body>", probe), encoding="utf-8")
+    body = rendered_dom(probed, tmp_path / "profile").body
+    hovered, pinned = body["data-hovered"] or "", body["data-pinned"] or ""
+    assert "company: Acme Holdings" in hovered and "spurious" in hovered
+    assert "company: Meta" in pinned and "Acme Holdings" not in pinned  # the click pinned it
+    # field, predicted, gold (none), verdict: the wrong founded_year the fixture put in
+    assert "founded_year1999spurious" in pinned
+    assert int(body["data-active"] or 0) >= 1
