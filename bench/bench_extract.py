@@ -29,11 +29,17 @@ from pipeline.runner import extract_run
 from pipeline.settings import Settings
 from tests.fake_openai import FakeOpenAI, Reply
 
+# An answer every value of which the article below supports, so grounding keeps it whole and
+# the replay figure measures the full path (grounding included) with nothing rejected.
 ANSWER = json.dumps(
     {
-        "companies": [{"name": "Meta", "aliases": ["Meta Platforms"]}],
+        "companies": [{"name": "Meta", "evidence": [{"quote": "Meta agreed to invest"}]}],
         "people": [
-            {"name": "Alexandr Wang", "roles": [{"title": "CEO", "organization": "Scale AI"}]}
+            {
+                "name": "Alexandr Wang",
+                "roles": [{"title": "CEO", "organization": "Scale AI"}],
+                "evidence": [{"quote": "Scale AI CEO Alexandr Wang will join Meta"}],
+            }
         ],
         "deals": [
             {
@@ -45,6 +51,7 @@ ANSWER = json.dumps(
                 "amount": {"value": 14e9, "currency": "USD", "qualifier": "about"},
                 "stake_percent": 49,
                 "status": "agreed",
+                "evidence": [{"quote": "invest about $14 billion in Scale AI for a 49% stake"}],
             }
         ],
     }
@@ -81,7 +88,8 @@ def write_docs(folder: Path, count: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(count):
         (folder / f"doc-{i:05d}.txt").write_text(
-            f"Article {i}. Meta agreed to invest about $14 billion in Scale AI for a 49% stake.\n"
+            f"Article {i}. Meta agreed to invest about $14 billion in Scale AI for a 49% stake. "
+            "Scale AI CEO Alexandr Wang will join Meta.\n"
         )
 
 
@@ -128,6 +136,7 @@ def replay_bench(work: Path, docs: int) -> None:
         Settings(**common, cache_mode="replay", concurrency=64), work / "replay"
     )
     assert replayed["cache_hits"] == docs and replayed["documents"]["ok"] == docs
+    assert replayed["rejected"] == {"dropped": 0, "flagged": 0}
 
     # The floor: one SQLite read and one Pydantic validation per document, nothing else.
     with ResponseCache(cache) as store:

@@ -79,12 +79,18 @@ def read_document(path: Path) -> Document:
 
 
 def find_document_paths(paths: Iterable[Path]) -> list[Path]:
-    """Expand files and folders into the article files they hold, sorted within each folder."""
+    """Expand files and folders into the article files they hold, sorted within each folder.
+    Hidden files and folders inside a folder (.git, macOS ._ resource forks) are not articles;
+    a file named on its own is taken as given."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
             inside = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix in DOCUMENT_SUFFIXES
+                p
+                for p in path.rglob("*")
+                if p.suffix in DOCUMENT_SUFFIXES
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                and p.is_file()
             )
             if not inside:
                 raise InputError(f"{path}: no documents (*.txt, *.md) in this folder")

@@ -2,6 +2,9 @@
 
 Exit codes: 0 all done; 1 some documents failed (or an eval gate failed); 2 usage, configuration
 or input error; 3 the model endpoint rejected the credentials.
+
+An article file that cannot be read (empty, binary, not UTF-8) is a failed document, so 1; a
+path, document id or cache that cannot be used stops the command before any work, so 2.
 """
 
 from __future__ import annotations

@@ -155,9 +155,10 @@ async def run_batch(
                         raise document  # not an article: it fails alone, the rest go on
                     record = await extractor.extract(document, stats)
                     record, findings = ground(record, document.text, extractor.settings.grounding)
+                    # Rejections first: a crash between the two redoes the document (a repeated
+                    # rejection line) rather than skipping it with its rejections lost.
+                    append_jsonl(rejected_path, [f.to_json(document.doc_id) for f in findings])
                     write_record(run_dir, record)
-                    for finding in findings:
-                        append_jsonl(rejected_path, finding.to_json(document.doc_id))
                 except Exception as exc:
                     stop = fatal_for_run(exc)
                     if stop is not None:
@@ -165,7 +166,7 @@ async def run_batch(
                         return
                     reason = describe_failure(exc)
                     totals.failed[document.doc_id] = reason
-                    append_jsonl(errors_path, {"doc_id": document.doc_id, "reason": reason})
+                    append_jsonl(errors_path, [{"doc_id": document.doc_id, "reason": reason}])
                 else:
                     totals.ok[document.doc_id] = record
                 totals.stats.merge(stats)

@@ -1,0 +1,170 @@
+"""Shared by the reliability tests and bench/bench_load.py: articles the fake server can tell
+apart, an answer grounded in them, and `dealx` run as a real subprocess in a scratch folder,
+with its peak memory.
+
+Pure standard library plus dealx itself, so bench scripts can import it without pytest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+# What every test article says; ANSWER's names, amount, stake and quotes are all in it, so
+# grounding (on by default) keeps the whole answer.
+FACT = "Meta invests about $14 billion in Scale AI for a 49 percent stake."
+ANSWER = json.dumps(
+    {
+        "companies": [
+            {"name": "Meta", "evidence": [{"quote": "Meta invests"}]},
+            {"name": "Scale AI", "evidence": [{"quote": "in Scale AI"}]},
+        ],
+        "people": [],
+        "deals": [
+            {
+                "deal_type": "investment",
+                "parties": [
+                    {"name": "Meta", "role": "investor"},
+                    {"name": "Scale AI", "role": "target"},
+                ],
+                "amount": {"value": 14e9, "currency": "USD", "qualifier": "about"},
+                "stake_percent": 49,
+                "evidence": [{"quote": FACT}],
+            }
+        ],
+    }
+)
+
+
+def article(doc_id: str) -> str:
+    """A one-line article holding its own id, the marker a ScriptByMarker keys on."""
+    return f"Article {doc_id}: {FACT}\n"
+
+
+def write_docs(folder: Path, count: int, prefix: str = "doc") -> list[str]:
+    """`count` articles `<prefix>-NNNN.txt` in `folder`; returns their ids."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = [f"{prefix}-{i:04d}" for i in range(count)]
+    for doc_id in ids:
+        (folder / f"{doc_id}.txt").write_text(article(doc_id), encoding="utf-8")
+    return ids
+
+
+def fake_settings(base_url: str, tmp_path: Path, **overrides: object) -> Settings:
+    """Settings for an in-process run against a fake server, with short timeouts."""
+    values: dict[str, object] = {
+        "model": "openai/fake-model",
+        "base_url": base_url,
+        "cache": tmp_path / "cache.sqlite",
+        "paths": [tmp_path / "docs"],
+        "timeout_s": 5.0,
+        "transport_attempts": 3,
+        "transport_max_wait_s": 10.0,
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def dealx_env(scratch: Path, **extra: str) -> dict[str, str]:
+    """The environment of a dealx subprocess: no key and no DEALX_* settings from the caller,
+    and HOME and TMPDIR inside `scratch`, so every byte it writes lands there."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("DEALX_") and name != "OPENAI_API_KEY"
+    }
+    for name in ("home", "tmp"):
+        (scratch / name).mkdir(parents=True, exist_ok=True)
+    env.update(
+        PYTHONPATH=str(REPO),
+        HOME=str(scratch / "home"),
+        TMPDIR=str(scratch / "tmp"),
+        **extra,
+    )
+    return env
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A finished dealx process: exit code, output, and peak resident memory."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    max_rss_mb: float
+
+
+class DealxProcess:
+    """`python -m pipeline ARGS` started in `cwd`; stdout and stderr go to files there, so a
+    chatty run cannot fill a pipe and stall."""
+
+    def __init__(self, args: list[str | Path], cwd: Path, env: dict[str, str]) -> None:
+        self._out = (cwd / f".dealx-{time.monotonic_ns()}.out").open("w+", encoding="utf-8")
+        self._err = (cwd / f".dealx-{time.monotonic_ns()}.err").open("w+", encoding="utf-8")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", *map(str, args)],
+            cwd=cwd,
+            env=env,
+            stdout=self._out,
+            stderr=self._err,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no handler, no cleanup, no flush."""
+        self.process.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout: float = 300.0) -> Finished:
+        """Wait for the exit (killing it past `timeout`); wait4 gives this child's own peak RSS."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(self.process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                self.kill()
+                pid, status, usage = os.wait4(self.process.pid, 0)
+                break
+            time.sleep(0.02)
+        self.process.returncode = os.waitstatus_to_exitcode(status)
+        outputs = []
+        for handle in (self._out, self._err):
+            handle.seek(0)
+            outputs.append(handle.read())
+            handle.close()
+            Path(handle.name).unlink()
+        # ru_maxrss is in KiB on Linux.
+        return Finished(self.process.returncode, *outputs, max_rss_mb=usage.ru_maxrss / 1024)
+
+
+def run_dealx(args: list[str | Path], cwd: Path, env: dict[str, str]) -> Finished:
+    """Run dealx to the end."""
+    return DealxProcess(args, cwd, env).wait()
+
+
+def extract_args(base_url: str, *paths: Path, out: Path, cache: Path, **options: object) -> list:
+    """`extract` arguments for the fake server: PATHS --out OUT --cache CACHE --model ... ."""
+    args: list[str | Path] = [
+        "extract",
+        *paths,
+        "--out",
+        out,
+        "--cache",
+        cache,
+        "--model",
+        "openai/fake-model",
+        "--base-url",
+        base_url,
+    ]
+    for name, value in options.items():
+        args += [f"--{name.replace('_', '-')}", str(value)]
+    return args

@@ -1,0 +1,43 @@
+"""Load: 2,000 articles through `dealx extract` at concurrency 64 against a fake server that
+injects transient faults into about 5% of requests (see tests/load_scenario.py). Every document
+ends extracted or failed with a reason, the counts add up, and memory stays under 500 MB.
+bench/bench_load.py runs the same scenario and prints the figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.errors import EXIT_FAILED
+from tests.load_scenario import run_load
+
+DOCUMENTS = 2000
+CONCURRENCY = 64
+
+
+def test_two_thousand_documents_with_injected_faults(tmp_path: Path) -> None:
+    load = run_load(tmp_path, DOCUMENTS, CONCURRENCY)
+    manifest, ids = load.manifest, set(load.documents)
+
+    assert load.returncode == EXIT_FAILED, load.stderr  # the permanently failing documents
+    # Every document ended one way or the other, never both, never neither.
+    assert load.records | set(load.errors) == ids and not load.records & set(load.errors)
+    assert all(reason.strip() for reason in load.errors.values())
+    docs = manifest["documents"]
+    assert docs["ok"] + docs["failed"] == DOCUMENTS
+    assert (docs["ok"], docs["failed"]) == (len(load.records), len(load.errors))
+    assert docs["records_in_run"] == len(load.records) and load.document_rows == DOCUMENTS
+    # The scenario's permanent failures fail with their status; transient faults are absorbed.
+    assert load.permanent and load.permanent <= set(load.errors)
+    for doc_id in load.permanent:
+        assert load.errors[doc_id].startswith("HTTP 500 from http://127.0.0.1:")
+    assert len(load.errors) - len(load.permanent) <= DOCUMENTS // 200
+    # What the server saw is what dealx counted: one ask per document, plus re-asks and retries.
+    assert load.server_requests == DOCUMENTS + manifest["reasks"] + manifest["transport_retries"]
+    transient = sum(count for fault, count in load.injected.items() if fault != "permanent")
+    assert DOCUMENTS * 0.03 < transient < DOCUMENTS * 0.08
+    assert manifest["reasks"] >= load.injected["invalid"] - len(load.errors)
+    # Bounded: no more requests in flight than the concurrency, memory under 500 MB.
+    assert load.peak_in_flight <= CONCURRENCY
+    assert load.max_rss_mb < 500, f"peak RSS {load.max_rss_mb:.0f} MB"
+    # One cache entry per extracted document, and an intact cache.
+    assert load.cache_integrity == "ok" and load.cache_rows == len(load.records)
