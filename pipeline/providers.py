@@ -11,6 +11,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import instructor
@@ -131,6 +132,10 @@ def resolve_endpoint(settings: Settings) -> Endpoint:
             gguf_path(model)
         # llama.cpp's server answers one request at a time; more would only queue there.
         return Endpoint(settings, provider, model, max_concurrency=1)
+    if settings.base_url and urlsplit(settings.base_url).password is not None:
+        raise ConfigError(
+            "base_url: credentials in the URL are not sent; put the key in OPENAI_API_KEY"
+        )
     if settings.cache_mode != "replay":
         openai_api_key(settings)  # fail before any document, not once per document
     return Endpoint(settings, provider, model)

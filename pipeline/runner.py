@@ -259,12 +259,13 @@ def extract_run(settings: Settings, run_dir: Path, console: Console) -> dict[str
         documents = documents[: settings.limit]
     endpoint = resolve_endpoint(settings)
     prompt = load_prompt(settings.prompt_name)
+    # The cache is opened before the run dir exists: a bad --cache leaves no empty run behind.
+    cache = ResponseCache(settings.cache) if settings.cache_mode != "off" else None
     (run_dir / "records").mkdir(parents=True, exist_ok=True)
     for folder in (run_dir, run_dir / "records"):
         remove_stale_temp_files(folder)
     point_latest(run_dir)
     started_at, started = datetime.now(UTC), time.perf_counter()
-    cache = ResponseCache(settings.cache) if settings.cache_mode != "off" else None
     extractor = Extractor(settings, endpoint, prompt, cache)
 
     async def batch() -> tuple[RunTotals, DealxError | None]:

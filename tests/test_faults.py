@@ -17,7 +17,7 @@ import pytest
 from rich.console import Console
 
 from pipeline.cache import ResponseCache
-from pipeline.errors import EXIT_AUTH, AuthError
+from pipeline.errors import EXIT_AUTH, AuthError, ConfigError
 from pipeline.runner import extract_run
 from pipeline.settings import Settings
 from pipeline.transport import retry_after_seconds
@@ -208,15 +208,13 @@ def test_refused_connection_says_so(tmp_path: Path) -> None:
     assert manifest["transport_retries"] == 1
 
 
-def test_credentials_in_the_base_url_stay_out_of_reasons_and_outputs(tmp_path: Path) -> None:
+def test_credentials_in_the_base_url_are_refused_without_echoing_them(tmp_path: Path) -> None:
     write_docs(tmp_path / "docs", 1)
-    with FakeOpenAI(Reply(ANSWER)) as server:
-        url = server.base_url.replace("http://", "http://user:hunter2secret@")
-        manifest = run(fake_settings(url, tmp_path), tmp_path / "run")
-    assert "hunter2secret" not in json.dumps(manifest)
-    for path in tmp_path.rglob("*"):
-        if path.is_file():
-            assert b"hunter2secret" not in path.read_bytes(), path
+    url = "http://user:hunter2secret@127.0.0.1:9/v1"
+    with pytest.raises(ConfigError, match="credentials in the URL") as refused:
+        run(fake_settings(url, tmp_path), tmp_path / "run")
+    assert "hunter2secret" not in str(refused.value)
+    assert not (tmp_path / "run").exists(), "nothing is written before the settings are checked"
 
 
 # -- re-asks and truncation ---------------------------------------------------------------------
