@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
@@ -75,18 +75,8 @@ class DocStats:
 
     def merge(self, other: DocStats) -> None:
         """Add another document's counts to these."""
-        for name in (
-            "chunks",
-            "cache_hits",
-            "cache_misses",
-            "prompt_tokens",
-            "completion_tokens",
-            "recorded_prompt_tokens",
-            "recorded_completion_tokens",
-            "reasks",
-            "transport_retries",
-            "latency_s",
-        ):
+        # Every numeric field is a count or a sum, so a field added later is merged too.
+        for name in (f.name for f in fields(self) if f.name != "server_models"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.server_models |= other.server_models
 

@@ -207,6 +207,8 @@ class _RecordCheck:
     def _note(self, name: str, value: Any, reason: str) -> None:
         action: Literal["dropped", "flagged"] = "dropped" if self.strict else "flagged"
         label = record_label(self.record)
+        if hasattr(value, "model_dump"):  # a Money or Role is reported as its fields
+            value = value.model_dump()
         self.checker.findings.append(Finding(self.kind, label, name, value, reason, action))
         self.problems += 1
 
@@ -220,8 +222,7 @@ class _RecordCheck:
         """A single value: kept when supported (or absent), else dropped or flagged."""
         if value is None or supported(value):
             return value
-        shown = value.model_dump() if hasattr(value, "model_dump") else value
-        self._note(name, shown, f"{name} not in the article")
+        self._note(name, value, f"{name} not in the article")
         return None if self.strict else value
 
     def keep(self, name: str, items: list[Any], supported: Any) -> list[Any]:
@@ -231,8 +232,7 @@ class _RecordCheck:
             if supported(item):
                 kept.append(item)
                 continue
-            shown = item.model_dump() if hasattr(item, "model_dump") else item
-            self._note(name, shown, f"{name} not in the article")
+            self._note(name, item, f"{name} not in the article")
             if not self.strict:
                 kept.append(item)
         return kept

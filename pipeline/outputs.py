@@ -89,13 +89,18 @@ def read_records(run_dir: Path, doc_ids: list[str] | None = None) -> dict[str, D
     return records
 
 
+def jsonl_text(rows: list[dict[str, Any]]) -> str:
+    """Rows as JSON Lines: one compact UTF-8 object a line."""
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
 def append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     """Append lines in one write, so a crash or kill -9 of this process keeps what was already
     reported. (No fsync, as for write_atomic: the page cache outlives the process; fsync would
     add power-loss safety at about a millisecond a line.)"""
     if rows:
         with path.open("a", encoding="utf-8") as handle:
-            handle.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+            handle.write(jsonl_text(rows))
 
 
 TABLE_COLUMNS = {

@@ -28,6 +28,7 @@ from pipeline.failures import describe_failure, fatal_for_run
 from pipeline.grounding import ground
 from pipeline.outputs import (
     append_jsonl,
+    jsonl_text,
     read_records,
     record_path,
     remove_stale_temp_files,
@@ -175,13 +176,8 @@ async def run_batch(
 
         await asyncio.gather(*(one(document) for document in todo))
     # errors.jsonl lists the documents that are failed now: earlier failures were retried.
-    write_atomic(
-        errors_path,
-        "".join(
-            json.dumps({"doc_id": doc_id, "reason": reason}, ensure_ascii=False) + "\n"
-            for doc_id, reason in sorted(totals.failed.items())
-        ),
-    )
+    failures = sorted(totals.failed.items())
+    write_atomic(errors_path, jsonl_text([{"doc_id": d, "reason": r} for d, r in failures]))
     return totals, (fatal[0] if fatal else None)
 
 
