@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import socket
 import struct
 import sys
@@ -87,7 +88,9 @@ class Status:
 
 @dataclass(frozen=True)
 class Hang:
-    """Read the request, then answer nothing for ``seconds`` (or until shutdown) and close."""
+    """Read the request, then answer nothing for ``seconds`` and close; like a real server, stop
+    sooner when the client hangs up (a timed-out request is then no longer in flight) or the
+    server shuts down."""
 
     seconds: float = 60.0
 
@@ -447,10 +450,24 @@ class _RequestHandler(BaseHTTPRequestHandler):
             else:
                 self._drop()
         elif isinstance(action, Hang):
-            owner._wait(action.seconds)
+            self._hang(action.seconds)
             self._drop()
         else:
             self._reset()
+
+    def _hang(self, seconds: float) -> None:
+        """Hold the request until `seconds` pass, the client closes, or the server stops."""
+        owner = self.server.owner
+        deadline = time.monotonic() + seconds
+        while not owner._stopping.is_set() and time.monotonic() < deadline:
+            readable, _, _ = select.select([self.connection], [], [], 0.01)
+            if readable:
+                try:
+                    if not self.connection.recv(1, socket.MSG_PEEK):
+                        return  # the client hung up
+                except OSError:
+                    return
+                owner._stopping.wait(0.01)  # bytes waiting (a pipelined request): no busy loop
 
     def _send_status(self, status: Status) -> None:
         if isinstance(status.body, str):
