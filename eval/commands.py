@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from eval.compare import CONFIDENCE
 from eval.compare import compare as compare_runs
@@ -26,8 +25,7 @@ from eval.tables import (
     write_eval,
 )
 from pipeline.errors import EXIT_FAILED
-
-console = Console()
+from pipeline.terminal import stdout as console
 
 RunArg = Annotated[
     Path, typer.Argument(metavar="RUN_DIR", help="A run directory, e.g. runs/latest.")

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from eval import commands as eval_commands
@@ -22,6 +21,8 @@ from pipeline.errors import EXIT_FAILED, DealxError
 from pipeline.fixtures import export_entries, import_entries
 from pipeline.runner import default_run_dir, extract_run
 from pipeline.settings import load_settings
+from pipeline.terminal import stderr as err_console
+from pipeline.terminal import stdout as console
 from schemas.records import DocumentExtraction
 
 app = typer.Typer(
@@ -29,8 +30,6 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Extract deals, companies and people from news articles; score them against gold.",
 )
-console = Console()
-err_console = Console(stderr=True)
 
 GoldDir = Annotated[Path, typer.Argument(help="Folder of gold/<doc_id>.json files.")]
 FIXTURES = Path("tests/fixtures/responses")
@@ -131,24 +130,13 @@ def print_run_summary(run_dir: Path, manifest: dict[str, Any]) -> None:
         f"records: {counts['companies']} companies, {counts['people']} people, "
         f"{counts['deals']} deals; cache {manifest['cache_hits']} hits / "
         f"{manifest['cache_misses']} misses; tokens {manifest['tokens_in']} in / "
-        f"{manifest['tokens_out']} out; {manifest['wall_s']} s",
-        highlight=False,
-        soft_wrap=True,
+        f"{manifest['tokens_out']} out; {manifest['wall_s']} s"
     )
-    # One line per failed document on stderr (soft_wrap: a log line is never cut in two).
     failed = sorted(manifest["failed"].items())
     for doc_id, reason in failed[:SHOWN_FAILURES]:
-        err_console.print(
-            f"failed: {doc_id}: {reason}", markup=False, highlight=False, soft_wrap=True
-        )
+        err_console.print(f"failed: {doc_id}: {reason}")
     if len(failed) > SHOWN_FAILURES:
-        more = len(failed) - SHOWN_FAILURES
-        err_console.print(
-            f"... {more} more in {run_dir / 'errors.jsonl'}",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
+        err_console.print(f"... {len(failed) - SHOWN_FAILURES} more in {run_dir / 'errors.jsonl'}")
 
 
 cache_app = typer.Typer(help="Move cache entries between SQLite and reviewable JSON files.")
@@ -216,5 +204,5 @@ def main() -> None:
     try:
         app()
     except DealxError as exc:
-        err_console.print(f"dealx: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        err_console.print(f"dealx: error: {exc}")
         sys.exit(exc.exit_code)

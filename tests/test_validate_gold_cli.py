@@ -112,6 +112,18 @@ def test_clean_gold_passes(dealx: Dealx, gold: Path, seeds: Path) -> None:
     assert "all gold files valid" in result.stdout
 
 
+def test_messages_stay_one_line_under_a_long_path(dealx: Dealx, tmp_path: Path) -> None:
+    # rich wraps at 80 columns when stdout is a pipe; CI's long temp paths cut this line in two.
+    gold = tmp_path / ("a-folder-with-a-long-name-" * 5) / "gold"
+    gold.mkdir(parents=True)
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "article.txt").write_text(ARTICLE, encoding="utf-8")
+    write_gold(gold, "article", gold_deal())
+    result = dealx("validate-gold", gold, "--seeds", tmp_path / "seeds")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == f"{gold}: all gold files valid\n"
+
+
 def test_gold_values_are_normalised(gold: Path) -> None:
     parsed, problems = parse_gold_file(write_gold(gold, "article", gold_deal()))
     assert problems == []
