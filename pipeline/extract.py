@@ -197,9 +197,11 @@ class Extractor:
                 extra_body=request.extra_body or None,
                 **settings.decoding,
             )
-        except BaseException:
+        except BaseException as exc:
             stats.transport_retries += counters.transport_retries
             stats.reasks += max(0, counters.model_calls - 1)
+            if (died := self.endpoint.server_died()) is not None:
+                raise died from exc  # not this document's failure: it stays to do on a rerun
             raise
         finally:
             current_counters.reset(token)

