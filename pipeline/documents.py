@@ -113,25 +113,15 @@ def check_document_paths(paths: list[Path]) -> None:
         seen[doc_id] = path
 
 
-def scan_documents(paths: Iterable[Path]) -> list[Document | UnreadableDocument]:
-    """Every article under `paths` in order, with an UnreadableDocument in place of each file
-    that cannot be read as one; usage problems raise InputError before any file is read."""
+def list_documents(paths: Iterable[Path]) -> list[Path]:
+    """The article files under `paths` in order, their ids checked; usage problems raise
+    InputError before any file is read. A batch reads each file only when its turn comes, so
+    memory does not grow with the number of articles."""
     found = find_document_paths(paths)
     check_document_paths(found)
-    scanned: list[Document | UnreadableDocument] = []
-    for path in found:
-        try:
-            scanned.append(read_document(path))
-        except UnreadableDocument as exc:
-            scanned.append(exc)
-    return scanned
+    return found
 
 
 def load_documents(paths: Iterable[Path]) -> list[Document]:
     """Load every article under `paths`; any bad file, unreadable ones included, is an error."""
-    documents = []
-    for item in scan_documents(paths):
-        if isinstance(item, UnreadableDocument):
-            raise item
-        documents.append(item)
-    return documents
+    return [read_document(path) for path in list_documents(paths)]

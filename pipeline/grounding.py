@@ -19,7 +19,7 @@ from rapidfuzz import fuzz
 
 from eval.normalize import normalize_company
 from schemas.records import Company, Deal, DocumentExtraction, Person, record_label
-from schemas.values import parse_amount
+from schemas.values import amounts_in
 
 GroundingMode = Literal["strict", "flag", "off"]
 GROUNDING_MODES: tuple[GroundingMode, ...] = ("strict", "flag", "off")
@@ -27,10 +27,6 @@ FUZZY_MIN_SCORE = 90.0
 MONEY_REL_TOL = 0.005  # a value must be the article's number, give or take rounding
 
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "“": '"', "”": '"', "„": '"', "′": "'"})
-_AMOUNT = re.compile(
-    r"\d[\d,]*(?:\.\d+)?(?:\s?-?\s?(?:trillion|billion|million|thousand|tn|bn|mn|[bmkt])\b)?",
-    re.IGNORECASE,
-)
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s?(?:%|percent\b|per cent\b)", re.IGNORECASE)
 _YEAR = re.compile(r"\b(1[6-9]\d\d|20\d\d|2100)\b")
 
@@ -52,6 +48,23 @@ def normalise(text: str) -> tuple[str, array[int]]:
             index.append(offset)
     index.append(len(text))
     return "".join(chars), index
+
+
+def occurs_as_words(needle: str, haystack: str) -> bool:
+    """Whether `needle` occurs in `haystack` with no word character glued to either end, as
+    the regex (?<!\\w)needle(?!\\w) would say; a plain search, because compiling each name
+    into a regex cost more than the rest of grounding."""
+    start = haystack.find(needle)
+    while start >= 0:
+        end = start + len(needle)
+        if not (_word_char_at(haystack, start - 1) or _word_char_at(haystack, end)):
+            return True
+        start = haystack.find(needle, start + 1)
+    return False
+
+
+def _word_char_at(text: str, index: int) -> bool:
+    return 0 <= index < len(text) and (text[index].isalnum() or text[index] == "_")
 
 
 @dataclass(frozen=True)
@@ -100,27 +113,25 @@ class Article:
             return None
         return Span(*self._original_span(found.dest_start, found.dest_end), "fuzzy")
 
+    @cached_property
+    def folded(self) -> str:
+        return self.text.casefold()
+
     def mentions_name(self, name: str) -> bool:
         """Whether the name, or the name without a legal suffix ("Meta Platforms Inc." ->
         "Meta Platforms"), occurs as whole words in the article."""
         for form in {name.strip(), normalize_company(name)}:
-            # The plain case-insensitive search settles nearly every name without normalising.
-            if form and re.search(rf"(?<!\w){re.escape(form)}(?!\w)", self.text, re.IGNORECASE):
+            # The case-folded search settles nearly every name without normalising the text.
+            if form and occurs_as_words(form.casefold(), self.folded):
                 return True
             wanted = normalise(form)[0].strip()
-            if wanted and re.search(rf"(?<!\w){re.escape(wanted)}(?!\w)", self.normalised):
+            if wanted and occurs_as_words(wanted, self.normalised):
                 return True
         return False
 
     @cached_property
     def amounts(self) -> list[float]:
-        values = []
-        for match in _AMOUNT.finditer(self.text):
-            try:
-                values.append(parse_amount(match.group(0)))
-            except ValueError:
-                continue
-        return values
+        return amounts_in(self.text)
 
     @cached_property
     def percents(self) -> set[float]:

@@ -130,59 +130,70 @@ TABLE_COLUMNS = {
 }
 
 
-def flat_tables(records: list[DocumentExtraction]) -> dict[str, pd.DataFrame]:
-    """One row per company, person and deal, for deals.csv, companies.csv and people.csv."""
-    companies, people, deals = [], [], []
-    for record in records:
-        for company in record.companies:
-            companies.append(
-                {
-                    "doc_id": record.doc_id,
-                    "name": company.name,
-                    "aliases": "; ".join(company.aliases),
-                    "org_type": company.org_type,
-                    "founded_year": company.founded_year,
-                    "headquarters": company.headquarters,
-                    "evidence": " | ".join(e.quote for e in company.evidence),
-                }
-            )
-        for person in record.people:
-            people.append(
-                {
-                    "doc_id": record.doc_id,
-                    "name": person.name,
-                    "roles": "; ".join(
-                        f"{r.title} ({r.organization})" if r.organization else r.title
-                        for r in person.roles
-                    ),
-                    "evidence": " | ".join(e.quote for e in person.evidence),
-                }
-            )
-        for deal in record.deals:
-            deals.append(
-                {
-                    "doc_id": record.doc_id,
-                    "deal_type": deal.deal_type,
-                    "parties": "; ".join(f"{p.name} ({p.role})" for p in deal.parties),
-                    "amount": deal.amount.value if deal.amount else None,
-                    "amount_currency": deal.amount.currency if deal.amount else None,
-                    "amount_qualifier": deal.amount.qualifier if deal.amount else None,
-                    "stake_percent": deal.stake_percent,
-                    "valuation": deal.valuation.value if deal.valuation else None,
-                    "status": deal.status,
-                    "date": deal.date,
-                    "evidence": " | ".join(e.quote for e in deal.evidence),
-                }
-            )
-    rows = {"companies": companies, "people": people, "deals": deals}
-    return {name: pd.DataFrame(rows[name], columns=TABLE_COLUMNS[name]) for name in rows}
+TableRows = dict[str, list[dict[str, Any]]]
 
 
-def write_tables(run_dir: Path, records: list[DocumentExtraction]) -> dict[str, pd.DataFrame]:
-    """Write deals.csv, companies.csv and people.csv for the whole run; returns the tables."""
-    tables = flat_tables(records)
-    for name, frame in tables.items():
-        write_atomic(run_dir / f"{name}.csv", frame.to_csv(index=False))
+def table_rows(record: DocumentExtraction) -> TableRows:
+    """One document's rows of companies.csv, people.csv and deals.csv: plain values only, so a
+    batch can keep the rows of thousands of documents instead of their records (fewer objects
+    for the garbage collector to walk, less memory)."""
+    doc_id = record.doc_id
+    companies = [
+        {
+            "doc_id": doc_id,
+            "name": company.name,
+            "aliases": "; ".join(company.aliases),
+            "org_type": company.org_type,
+            "founded_year": company.founded_year,
+            "headquarters": company.headquarters,
+            "evidence": " | ".join(e.quote for e in company.evidence),
+        }
+        for company in record.companies
+    ]
+    people = [
+        {
+            "doc_id": doc_id,
+            "name": person.name,
+            "roles": "; ".join(
+                f"{r.title} ({r.organization})" if r.organization else r.title for r in person.roles
+            ),
+            "evidence": " | ".join(e.quote for e in person.evidence),
+        }
+        for person in record.people
+    ]
+    deals = [
+        {
+            "doc_id": doc_id,
+            "deal_type": deal.deal_type,
+            "parties": "; ".join(f"{p.name} ({p.role})" for p in deal.parties),
+            "amount": deal.amount.value if deal.amount else None,
+            "amount_currency": deal.amount.currency if deal.amount else None,
+            "amount_qualifier": deal.amount.qualifier if deal.amount else None,
+            "stake_percent": deal.stake_percent,
+            "valuation": deal.valuation.value if deal.valuation else None,
+            "status": deal.status,
+            "date": deal.date,
+            "evidence": " | ".join(e.quote for e in deal.evidence),
+        }
+        for deal in record.deals
+    ]
+    return {"companies": companies, "people": people, "deals": deals}
+
+
+def add_rows(rows: TableRows, more: TableRows) -> None:
+    """Append `more` to `rows`, table by table."""
+    for name, items in more.items():
+        rows.setdefault(name, []).extend(items)
+
+
+def write_tables(run_dir: Path, rows: TableRows) -> dict[str, pd.DataFrame]:
+    """Write deals.csv, companies.csv and people.csv, rows in document order whatever order
+    the documents finished in; returns the tables."""
+    tables = {}
+    for name, columns in TABLE_COLUMNS.items():
+        frame = pd.DataFrame(rows.get(name, []), columns=columns)
+        tables[name] = frame.sort_values("doc_id", kind="stable", ignore_index=True)
+        write_atomic(run_dir / f"{name}.csv", tables[name].to_csv(index=False))
     return tables
 
 

@@ -9,6 +9,7 @@ import asyncio
 import functools
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ import httpx
 import instructor
 from instructor.v2.validation import async_validators
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 
 from pipeline.errors import ConfigError
@@ -112,7 +114,10 @@ class Endpoint:
             timeout=self.settings.timeout_s,
             http_client=httpx.AsyncClient(transport=transport, timeout=self.settings.timeout_s),
         )
-        return instructor.from_openai(openai_client, mode=self.mode)
+        create = instructor.patch(create=chat_completion_poster(openai_client), mode=self.mode)
+        return instructor.AsyncInstructor(
+            client=openai_client, create=create, mode=self.mode, provider=instructor.Provider.OPENAI
+        )
 
     def server_died(self) -> ConfigError | None:
         """For the local model: the run-fatal error when its server is gone (no later request
@@ -125,6 +130,20 @@ class Endpoint:
             await self._client.client.close()  # type: ignore[union-attr]
         if self._server is not None:
             self._server.stop()
+
+
+def chat_completion_poster(client: AsyncOpenAI) -> Callable[..., Awaitable[ChatCompletion]]:
+    """The `create` instructor calls: POST /chat/completions through the openai client (its
+    auth, timeouts, error types and response parsing) with the parameters as instructor built
+    them. The SDK's own `chat.completions.create` first runs the whole request through its
+    TypedDict transforms, trying every member of the message-type union on every message: that
+    changes nothing in a JSON request and was the largest CPU cost per call (~0.5 ms)."""
+
+    async def create(*, extra_body: dict[str, Any] | None = None, **params: Any) -> ChatCompletion:
+        body = {**params, **(extra_body or {})}
+        return await client.post("/chat/completions", cast_to=ChatCompletion, body=body)
+
+    return create
 
 
 def resolve_endpoint(settings: Settings) -> Endpoint:

@@ -21,17 +21,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pipeline.cache import ResponseCache
-from pipeline.documents import Document, UnreadableDocument, scan_documents
+from pipeline.documents import list_documents, read_document
 from pipeline.errors import DealxError
 from pipeline.extract import DocStats, Extractor
 from pipeline.failures import describe_failure, fatal_for_run
 from pipeline.grounding import ground
 from pipeline.outputs import (
+    TableRows,
+    add_rows,
     append_jsonl,
     jsonl_text,
     read_records,
     record_path,
     remove_stale_temp_files,
+    table_rows,
     write_atomic,
     write_document_table,
     write_json,
@@ -42,7 +45,6 @@ from pipeline.prompts import load_prompt
 from pipeline.providers import price_per_mtok, resolve_endpoint
 from pipeline.request import strip_credentials
 from pipeline.settings import Settings
-from schemas.records import DocumentExtraction
 
 
 @dataclass
@@ -50,11 +52,12 @@ class RunTotals:
     """Sums over the documents of one invocation."""
 
     # repr=False: asyncio.run reprs its finished main task (whose result holds these totals)
-    # when it restores the SIGINT handler; a repr of thousands of records took 0.3 s.
-    ok: dict[str, DocumentExtraction] = field(default_factory=dict, repr=False)
+    # when it restores the SIGINT handler; a repr of thousands of rows took 0.3 s.
+    ok: list[str] = field(default_factory=list, repr=False)
     failed: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # already done by an earlier invocation
     rows: list[dict[str, Any]] = field(default_factory=list, repr=False)  # documents.csv
+    tables: TableRows = field(default_factory=dict, repr=False)  # the records' flat rows
     stats: DocStats = field(default_factory=DocStats)
 
 
@@ -114,7 +117,7 @@ def _progress(console: Console) -> Progress:
 
 
 async def run_batch(
-    documents: list[Document | UnreadableDocument],
+    paths: list[Path],
     extractor: Extractor,
     run_dir: Path,
     console: Console,
@@ -125,13 +128,14 @@ async def run_batch(
     errors_path = run_dir / "errors.jsonl"
     rejected_path = run_dir / "rejected.jsonl"
     todo = []
-    for document in documents:
-        if record_path(run_dir, document.doc_id).exists():
-            totals.skipped.append(document.doc_id)
+    for path in paths:
+        if record_path(run_dir, path.stem).exists():
+            totals.skipped.append(path.stem)
         else:
-            todo.append(document)
-    limit = extractor.endpoint.max_concurrency or extractor.settings.concurrency
-    semaphore = asyncio.Semaphore(min(limit, extractor.settings.concurrency))
+            todo.append(path)
+    settings = extractor.settings
+    workers = min(extractor.endpoint.max_concurrency or settings.concurrency, settings.concurrency)
+    pending = iter(todo)
     fatal: list[DealxError] = []
 
     with _progress(console) as progress:
@@ -145,36 +149,40 @@ async def run_batch(
             )
             progress.update(task, completed=len(totals.ok) + len(totals.failed), info=info)
 
-        async def one(document: Document | UnreadableDocument) -> None:
-            async with semaphore:
+        async def extract_one(path: Path) -> None:
+            doc_id, stats, reason = path.stem, DocStats(), None
+            try:
+                document = read_document(path)  # an unreadable file fails alone
+                record = await extractor.extract(document, stats)
+                record, findings = ground(record, document.text, settings.grounding)
+                # Rejections first: a crash between the two redoes the document (a repeated
+                # rejection line) rather than skipping it with its rejections lost.
+                append_jsonl(rejected_path, [f.to_json(doc_id) for f in findings])
+                write_record(run_dir, record)
+            except Exception as exc:
+                stop = fatal_for_run(exc)
+                if stop is not None:
+                    fatal.append(stop)
+                    return
+                reason = describe_failure(exc)
+                totals.failed[doc_id] = reason
+                append_jsonl(errors_path, [{"doc_id": doc_id, "reason": reason}])
+            else:
+                totals.ok.append(doc_id)
+                add_rows(totals.tables, table_rows(record))
+            totals.stats.merge(stats)
+            totals.rows.append(stats.row(doc_id, reason))
+            show()
+
+        async def worker() -> None:
+            # A fixed pool of workers takes the documents in order, so only `workers` of them
+            # are read into memory or in flight at any time, however long the batch.
+            for path in pending:
                 if fatal:
                     return
-                stats = DocStats()
-                reason = None
-                try:
-                    if isinstance(document, UnreadableDocument):
-                        raise document  # not an article: it fails alone, the rest go on
-                    record = await extractor.extract(document, stats)
-                    record, findings = ground(record, document.text, extractor.settings.grounding)
-                    # Rejections first: a crash between the two redoes the document (a repeated
-                    # rejection line) rather than skipping it with its rejections lost.
-                    append_jsonl(rejected_path, [f.to_json(document.doc_id) for f in findings])
-                    write_record(run_dir, record)
-                except Exception as exc:
-                    stop = fatal_for_run(exc)
-                    if stop is not None:
-                        fatal.append(stop)
-                        return
-                    reason = describe_failure(exc)
-                    totals.failed[document.doc_id] = reason
-                    append_jsonl(errors_path, [{"doc_id": document.doc_id, "reason": reason}])
-                else:
-                    totals.ok[document.doc_id] = record
-                totals.stats.merge(stats)
-                totals.rows.append(stats.row(document.doc_id, reason))
-                show()
+                await extract_one(path)
 
-        await asyncio.gather(*(one(document) for document in todo))
+        await asyncio.gather(*(worker() for _ in range(min(workers, len(todo)))))
     # errors.jsonl lists the documents that are failed now: earlier failures were retried.
     failures = sorted(totals.failed.items())
     write_atomic(errors_path, jsonl_text([{"doc_id": d, "reason": r} for d, r in failures]))
@@ -189,9 +197,12 @@ def write_run_outputs(
     wall_s: float,
 ) -> dict[str, Any]:
     """Write the flat tables and manifest.json for everything in RUN_DIR; returns the manifest."""
-    # This invocation's records are in memory; only those of earlier invocations are re-read.
-    records = {**read_records(run_dir, totals.skipped), **totals.ok}
-    tables = write_tables(run_dir, list(records.values()))
+    # This invocation's rows are in memory; only the records of earlier invocations are re-read.
+    rows: TableRows = {}
+    for record in read_records(run_dir, totals.skipped).values():
+        add_rows(rows, table_rows(record))
+    add_rows(rows, totals.tables)
+    tables = write_tables(run_dir, rows)
     write_document_table(run_dir, totals.rows)
     settings = extractor.settings
     s = totals.stats
@@ -218,7 +229,7 @@ def write_run_outputs(
             "ok": len(totals.ok),
             "failed": len(totals.failed),
             "skipped_already_done": len(totals.skipped),
-            "records_in_run": len(records),
+            "records_in_run": len(totals.ok) + len(totals.skipped),
         },
         "failed": totals.failed,
         "records": {name: len(frame) for name, frame in tables.items()},
@@ -250,9 +261,9 @@ def extract_run(settings: Settings, run_dir: Path, console: Console) -> dict[str
     Raises DealxError (after writing what was done) when the run cannot go on: the endpoint
     rejects the credentials, or the model server does not start.
     """
-    documents = scan_documents(settings.paths)
+    paths = list_documents(settings.paths)
     if settings.limit is not None:
-        documents = documents[: settings.limit]
+        paths = paths[: settings.limit]
     endpoint = resolve_endpoint(settings)
     prompt = load_prompt(settings.prompt_name)
     # The cache is opened before the run dir exists: a bad --cache leaves no empty run behind.
@@ -266,7 +277,7 @@ def extract_run(settings: Settings, run_dir: Path, console: Console) -> dict[str
 
     async def batch() -> tuple[RunTotals, DealxError | None]:
         try:
-            return await run_batch(documents, extractor, run_dir, console)
+            return await run_batch(paths, extractor, run_dir, console)
         finally:
             await endpoint.close()
 

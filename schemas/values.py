@@ -347,6 +347,19 @@ def parse_amount(text: str) -> float:
     return _find_amount(_clean(text)).value
 
 
+_MENTION_RE = re.compile(rf"({_NUMBER})(?:\s?-?\s?({_SCALE})\b)?", re.I)
+
+
+def amounts_in(text: str) -> list[float]:
+    """Every amount a text mentions, in units: each number times the scale word written after
+    it ("$14 billion" -> 1.4e10, "a 49% stake" -> 49.0). Currencies and hedges are not read:
+    this is what grounding checks a value against, for a whole article at once."""
+    return [
+        float(number.replace(",", "")) * (_SCALES[scale.lower()] if scale else 1.0)
+        for number, scale in _MENTION_RE.findall(text)
+    ]
+
+
 def parse_money(text: str) -> dict[str, float | str]:
     """Split an amount phrase into the fields of `Money`: value, currency and qualifier."""
     return {

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from pipeline.documents import load_documents, scan_documents
+from pipeline.documents import list_documents, load_documents
 from pipeline.errors import EXIT_FAILED, EXIT_USAGE, InputError
 from pipeline.outputs import record_path
 from pipeline.runner import extract_run
@@ -212,7 +212,7 @@ def test_usage_problems_are_checked_before_any_file_is_read(tmp_path: Path) -> N
     (docs / "a" / "x.txt").write_bytes(b"")  # unreadable, but the duplicate id wins
     (docs / "b" / "x.txt").write_text(FACT)
     with pytest.raises(InputError, match="already used by"):
-        scan_documents([docs])
+        list_documents([docs])
 
 
 def test_record_path_refuses_ids_that_escape_the_run(tmp_path: Path) -> None:
