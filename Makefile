@@ -32,3 +32,4 @@ test: lint $(CHROMIUM)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_extract.py
 	$(BIN)/python bench/bench_eval.py
+	$(BIN)/python bench/bench_load.py

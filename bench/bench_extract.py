@@ -18,17 +18,20 @@ import multiprocessing
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import aiohttp
 from rich.console import Console
 
 from pipeline.cache import ResponseCache
 from pipeline.documents import load_documents
 from pipeline.extract import Extractor
 from pipeline.prompts import load_prompt
-from pipeline.providers import resolve_endpoint
+from pipeline.providers import Endpoint, resolve_endpoint
 from pipeline.request import ModelRequest
 from pipeline.response import ArticleExtraction
 from pipeline.runner import extract_run
@@ -121,6 +124,7 @@ def concurrency_bench(work: Path, docs: int, latency: float) -> None:
         t50, m50 = timed_run(Settings(**common, concurrency=50), work / "c50")
         t1, m1 = timed_run(Settings(**common, concurrency=1), work / "c1")
         floor = asyncio.run(stack_floor(Settings(**common, concurrency=50), folder))
+        raw = asyncio.run(raw_http_floor(Settings(**common, concurrency=50), folder))
     assert m50["documents"]["ok"] == m1["documents"]["ok"] == docs
     ideal = docs / 50 * latency
     print(f"{docs} documents, {latency * 1000:.0f} ms server latency")
@@ -132,35 +136,82 @@ def concurrency_bench(work: Path, docs: int, latency: float) -> None:
         f"  the same requests through instructor + openai alone (no dealx): {floor:.3f} s; "
         f"ratio to ideal {floor / ideal:.3f}; dealx adds {t50 / floor - 1:+.0%}"
     )
+    print(
+        f"  the same request bodies posted with aiohttp alone: {raw:.3f} s; "
+        f"ratio to ideal {raw / ideal:.3f} (what the fake server allows)"
+    )
     print(f"  concurrency 1:  {t1:.3f} s; speed-up of 50 over 1: {t1 / t50:.1f}x (target >= 20)")
+
+
+def bench_requests(settings: Settings, folder: Path) -> tuple[Endpoint, list[ModelRequest]]:
+    """The endpoint and the one request per document that a plain run would send."""
+    endpoint = resolve_endpoint(settings)
+    extractor = Extractor(settings, endpoint, load_prompt(settings.prompt_name), None)
+    return endpoint, [extractor.requests_for(doc)[0] for doc in load_documents([folder])]
+
+
+async def timed_gather(call: Callable[[Any], Awaitable[None]], items: list[Any], n: int) -> float:
+    """Seconds to run `call` on every item, `n` at a time, after one warm-up call."""
+    semaphore = asyncio.Semaphore(n)
+
+    async def bounded(item: Any) -> None:
+        async with semaphore:
+            await call(item)
+
+    await call(items[0])  # the first connection
+    started = time.perf_counter()
+    await asyncio.gather(*(bounded(item) for item in items))
+    return time.perf_counter() - started
+
+
+async def raw_http_floor(settings: Settings, folder: Path) -> float:
+    """Wall time of the same request bodies posted by a bare aiohttp client: the fake server's
+    own limit, with no SDK in the way."""
+    _, requests = bench_requests(settings, folder)
+    schema = ArticleExtraction.model_json_schema()
+    response_format = {"type": "json_schema", "json_schema": {"name": "A", "schema": schema}}
+    bodies = [
+        json.dumps(
+            {
+                "model": r.settings.model,
+                "messages": r.messages,
+                "response_format": response_format,
+                **r.settings.decoding,
+            }
+        ).encode()
+        for r in requests
+    ]
+    url = f"{settings.base_url}/chat/completions"
+    headers = {"content-type": "application/json"}
+    async with aiohttp.ClientSession() as session:
+
+        async def post(body: bytes) -> None:
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+
+        return await timed_gather(post, bodies, settings.concurrency)
 
 
 async def stack_floor(settings: Settings, folder: Path) -> float:
     """Wall time of the run's model calls alone: the requests dealx would send, through the same
     instructor + openai client, 50 at a time, with no cache, grounding or files. What the
     libraries cost per call bounds how close any run can come to the ideal on this machine."""
-    endpoint = resolve_endpoint(settings)
-    extractor = Extractor(settings, endpoint, load_prompt(settings.prompt_name), None)
-    requests = [extractor.requests_for(doc)[0] for doc in load_documents([folder])]
+    endpoint, requests = bench_requests(settings, folder)
     client = await endpoint.client()
-    semaphore = asyncio.Semaphore(settings.concurrency)
 
     async def call(request: ModelRequest) -> None:
-        async with semaphore:
-            await client.chat.completions.create_with_completion(
-                model=request.settings.model,
-                messages=request.messages,  # type: ignore[arg-type]
-                response_model=request.response_model,
-                max_retries=settings.max_retries,
-                **request.settings.decoding,
-            )
+        await client.chat.completions.create_with_completion(
+            model=request.settings.model,
+            messages=request.messages,  # type: ignore[arg-type]
+            response_model=request.response_model,
+            max_retries=settings.max_retries,
+            **request.settings.decoding,
+        )
 
-    await call(requests[0])  # warm-up: the first connection
-    started = time.perf_counter()
-    await asyncio.gather(*(call(request) for request in requests))
-    elapsed = time.perf_counter() - started
-    await endpoint.close()
-    return elapsed
+    try:
+        return await timed_gather(call, requests, settings.concurrency)
+    finally:
+        await endpoint.close()
 
 
 def replay_bench(work: Path, docs: int) -> None:
