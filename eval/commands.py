@@ -36,6 +36,15 @@ FailUnderOpt = Annotated[
     float | None,
     typer.Option("--fail-under", min=0.0, max=1.0, help="Exit 1 when overall F1 is below this."),
 ]
+FailUnderFieldsOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--fail-under-fields",
+        min=0.0,
+        max=1.0,
+        help="Exit 1 when the F1 over all fields of all records is below this.",
+    ),
+]
 FailOnRegressionOpt = Annotated[
     bool,
     typer.Option("--fail-on-regression", help="Exit 1 when B is significantly worse than A."),
@@ -55,6 +64,7 @@ def eval_run(
     gold: GoldOpt = Path("gold"),
     output: FormatOpt = OutputFormat.table,
     fail_under: FailUnderOpt = None,
+    fail_under_fields: FailUnderFieldsOpt = None,
 ) -> None:
     """Score a run against the gold: P/R/F1 per record type, field and document.
 
@@ -79,9 +89,16 @@ def eval_run(
         )
     _report_documents(evaluation)
     _note(f"tables written to {run_dir / 'eval'}")
-    f1 = float(evaluation.overall["f1"].iloc[0])
-    if fail_under is not None and f1 < fail_under:
-        _note(f"overall F1 {f1:.3f} is below --fail-under {fail_under:g}")
+    failed = False
+    for column, option, floor in (
+        ("f1", "--fail-under", fail_under),
+        ("field_f1", "--fail-under-fields", fail_under_fields),
+    ):
+        value = float(evaluation.overall[column].iloc[0])
+        if floor is not None and value < floor:
+            _note(f"{column} {value:.3f} is below {option} {floor:g}")
+            failed = True
+    if failed:
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -115,17 +132,19 @@ def compare(
             frames["Changed records (regression: right in A, wrong in B)"] = comparison.changes
         print_frames(frames, output, console)
         _note(comparison.note)
-    overall = comparison.deltas.iloc[0]
-    if comparison.b_significantly_worse:
-        verdict = "B is significantly worse than A"
-    elif overall["significant"]:
-        verdict = "B is significantly better than A"
-    else:
-        verdict = "no significant difference"
-    _note(
-        f"overall F1 delta {overall['delta']:+.3f}, {CONFIDENCE:.0%} CI "
-        f"[{overall['ci_low']:+.3f}, {overall['ci_high']:+.3f}]: {verdict}"
-    )
+    headline = comparison.deltas.set_index("scope")
+    for scope, label in (("overall", "overall F1"), ("all_fields", "F1 over all fields")):
+        row = headline.loc[scope]
+        if row["ci_high"] < 0:
+            verdict = "B is significantly worse than A"
+        elif row["significant"]:
+            verdict = "B is significantly better than A"
+        else:
+            verdict = "no significant difference"
+        _note(
+            f"{label} delta {row['delta']:+.3f}, {CONFIDENCE:.0%} CI "
+            f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]: {verdict}"
+        )
     if fail_on_regression and comparison.b_significantly_worse:
         raise typer.Exit(EXIT_FAILED)
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from eval.align import RECORD_TYPES, DocumentAlignment
 from eval.normalize import fold
-from eval.score import FIELD_KEYS, Counts, Evaluation, f1_scores
+from eval.score import FIELD_KEYS, Counts, Evaluation, f1_scores, field_sums
 from pipeline.errors import InputError
 from schemas.records import record_label
 
@@ -27,7 +27,7 @@ FEW_DOCS = 30
 # Resamples per matrix product, so that memory stays ~ this many (resample, document) cells.
 _CHUNK_CELLS = 4_000_000
 
-Scope = tuple[str, str, str]  # ("overall" | "type" | "field", record type, field)
+Scope = tuple[str, str, str]  # ("overall" | "all_fields" | "type" | "field", type, field)
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,10 @@ class Comparison:
 
     @property
     def b_significantly_worse(self) -> bool:
-        """True when the interval of overall F1(B) - F1(A) lies wholly below 0."""
-        overall = self.deltas.iloc[0]
-        return bool(overall["ci_high"] < 0)
+        """True when the interval of F1(B) - F1(A) lies wholly below 0 for the records
+        (a deal lost) or for all their fields together (a value gone wrong)."""
+        headline = self.deltas[self.deltas["scope"].isin(["overall", "all_fields"])]
+        return bool((headline["ci_high"] < 0).any())
 
     @property
     def note(self) -> str:
@@ -137,8 +138,9 @@ def changed_records(
 
 def _scope_counts(a: Counts, b: Counts) -> tuple[list[Scope], np.ndarray, np.ndarray]:
     """tp/fp/fn per document for overall, each record type and each field both runs saw."""
-    scopes: list[Scope] = [("overall", "", "")]
-    a_parts, b_parts = [a.records[:, :, :3].sum(axis=1)], [b.records[:, :, :3].sum(axis=1)]
+    scopes: list[Scope] = [("overall", "", ""), ("all_fields", "", "")]
+    a_parts = [a.records[:, :, :3].sum(axis=1), field_sums(a.fields)]
+    b_parts = [b.records[:, :, :3].sum(axis=1), field_sums(b.fields)]
     for t, record_type in enumerate(RECORD_TYPES):
         scopes.append(("type", record_type, ""))
         a_parts.append(a.records[:, t, :3])

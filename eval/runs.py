@@ -1,4 +1,5 @@
-"""List the runs under runs/: model, prompt, date, documents and, where gold exists, F1."""
+"""List the runs under runs/: model, prompt, date, documents and, where gold exists, the
+record-level and field-level F1."""
 
 from __future__ import annotations
 
@@ -11,7 +12,18 @@ from eval.score import evaluate
 from pipeline.errors import InputError
 from schemas.gold import GoldDocument
 
-RUN_COLUMNS = ("run", "latest", "model", "prompt", "started_at", "docs", "failed", "f1", "problem")
+RUN_COLUMNS = (
+    "run",
+    "latest",
+    "model",
+    "prompt",
+    "started_at",
+    "docs",
+    "failed",
+    "f1",
+    "field_f1",
+    "problem",
+)
 
 
 def list_runs(runs_dir: Path, golds: dict[str, GoldDocument] | None) -> pd.DataFrame:
@@ -41,9 +53,11 @@ def list_runs(runs_dir: Path, golds: dict[str, GoldDocument] | None) -> pd.DataF
             "failed": len(run.failures),
         }
         if golds:
-            row["f1"] = float(evaluate(run, golds).overall["f1"].iloc[0])
+            overall = evaluate(run, golds).overall
+            row["f1"], row["field_f1"] = (float(overall[c].iloc[0]) for c in ("f1", "field_f1"))
         rows.append(row)
     frame = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
-    frame = frame.astype({"docs": "Int64", "failed": "Int64", "f1": "Float64"})
+    kinds = {"docs": "Int64", "failed": "Int64", "f1": "Float64", "field_f1": "Float64"}
+    frame = frame.astype(kinds)
     order = frame["started_at"].fillna("").astype(str)
     return frame.iloc[order.argsort(kind="stable")].reset_index(drop=True)

@@ -224,7 +224,9 @@ def doc_table(counts: Counts, statuses: dict[str, tuple[DocStatus, str]]) -> pd.
 
 
 def overall_table(counts: Counts, by_doc: pd.DataFrame) -> pd.DataFrame:
-    """One row: micro P/R/F1 over all records, macro over documents, document counts, grounding."""
+    """One row: micro P/R/F1 over all records, macro over documents, document counts, grounding,
+    then the same micro P/R/F1 over every field of every record (`field_*`): the record level
+    says whether a deal is there at all, the field level also whether its values are right."""
     frame = _record_frame(counts.records.sum(axis=(0, 1))[None, :])
     scored = by_doc[by_doc["status"] != "no_gold"]
     at = frame.columns.get_loc("f1") + 1
@@ -235,7 +237,16 @@ def overall_table(counts: Counts, by_doc: pd.DataFrame) -> pd.DataFrame:
     frame.insert(at, "docs", len(scored))
     for offset, name in enumerate(("failed", "missing", "no_gold"), start=1):
         frame.insert(at + offset, f"docs_{name}", int(status.get(name, 0)))
+    totals = field_sums(counts.fields).sum(axis=0)
+    slots = with_ratios(pd.DataFrame([totals], columns=["tp", "fp", "fn"]))
+    for column in slots.columns:
+        frame[f"field_{column}"] = slots[column]
     return frame
+
+
+def field_sums(fields: np.ndarray) -> np.ndarray:
+    """tp/fp/fn summed over every field: (documents, fields, counts) -> (documents, 3)."""
+    return fields[..., :3].sum(axis=-2)
 
 
 def _record_frame(sums: np.ndarray) -> pd.DataFrame:

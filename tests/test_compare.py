@@ -120,3 +120,23 @@ def test_comparison_table_and_small_sample_note() -> None:
     assert comparison.n_docs == 5 < FEW_DOCS
     assert f"{RESAMPLES:,} paired bootstrap resamples" in comparison.note
     assert "only large differences can be significant" in comparison.note
+
+
+def test_values_gone_wrong_are_a_significant_regression() -> None:
+    parties = [{"name": "Meta", "role": "investor"}, {"name": "Scale AI", "role": "target"}]
+    right = {"deal_type": "investment", "parties": parties, "amount": 14e9}
+    wrong = {**right, "amount": 99e9}
+    golds = {f"d{i}": doc(f"d{i}", {"deals": [right]}, gold=True) for i in range(5)}
+    a = evaluate(run_of(*(doc(d, {"deals": [right]}) for d in golds)), golds)
+    b = evaluate(run_of(*(doc(d, {"deals": [wrong]}) for d in golds)), golds)
+    comparison = compare(a, b)
+    deltas = comparison.deltas.set_index("scope")
+    # Every deal is still found: the record-level F1 does not move.
+    assert (deltas.loc["overall", "delta"], deltas.loc["overall", "ci_high"]) == (0.0, 0.0)
+    # Fields per document: A 5 tp (type, 2 parties, currency, qualifier) + amount 1 tp = 6 tp;
+    # B 5 tp + amount 1 fp + 1 fn. F1: A 1, B 2*25 / (2*25 + 5 + 5) = 5/6, in every resample.
+    fields = deltas.loc["all_fields"]
+    assert (fields["a_f1"], fields["b_f1"]) == (1.0, pytest.approx(5 / 6))
+    assert fields["ci_high"] == pytest.approx(-1 / 6)
+    assert comparison.b_significantly_worse
+    assert not compare(b, a).b_significantly_worse

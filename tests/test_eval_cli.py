@@ -205,7 +205,29 @@ def test_runs_lists_model_prompt_date_and_f1(tmp_path: Path, gold: Path, dealx: 
         ("partial", "local/partial", "extract_v1", True),
     ]
     assert [r["f1"] for r in rows] == [1.0, pytest.approx(0.75)]
+    assert rows[0]["field_f1"] == 1.0
     assert rows[0]["started_at"] == "2025-06-10T09:00:00Z"
     table = dealx("runs", "--runs-dir", tmp_path / "runs", "--gold", tmp_path / "nogold")
     assert table.returncode == 0, table.stderr
     assert "a-run" in table.stdout
+
+
+def test_wrong_values_fail_the_field_gates(tmp_path: Path, gold: Path, dealx: Dealx) -> None:
+    good = perfect(tmp_path, "good")
+    # Every record found, every deal amount doubled: only the field level sees it.
+    records = {}
+    for index, doc_id in enumerate(DOC_IDS):
+        doc = gold_records(index)
+        doc["deals"][0]["amount"]["value"] *= 2
+        records[doc_id] = doc
+    doubled = make_run(tmp_path, "doubled", records)
+    report = json.loads(dealx("eval", doubled, "--gold", gold, "--format", "json").stdout)
+    assert report["overall"]["f1"] == 1.0 and report["overall"]["field_f1"] < 1.0
+    assert dealx("eval", doubled, "--gold", gold, "--fail-under", "1.0").returncode == 0
+    gated = dealx("eval", doubled, "--gold", gold, "--fail-under-fields", "0.99")
+    assert gated.returncode == 1
+    assert "field_f1" in gated.stderr and "below --fail-under-fields 0.99" in gated.stderr
+    compared = dealx("compare", good, doubled, "--gold", gold, "--fail-on-regression")
+    assert compared.returncode == 1
+    assert "F1 over all fields delta" in compared.stderr
+    assert "B is significantly worse" in compared.stderr

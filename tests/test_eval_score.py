@@ -175,6 +175,20 @@ def test_money_tolerance_edge() -> None:
     assert amount_counts(14.1e9) == ((1, 0, 0), 1.0)
 
 
+def test_wrong_value_leaves_record_f1_and_lowers_field_f1() -> None:
+    parties = (("Meta", "investor"), ("Scale AI", "target"))
+    gold = gold_doc(deals=[deal("investment", *parties, amount=money(14e9))])
+    pred = pred_doc(deals=[deal("investment", *parties, amount=money(99e9))])
+    row = overall(score([pred], [gold]))
+    # The deal is there: record level tp 1, F1 1.
+    assert (counts(row), row["f1"]) == ((1, 0, 0), 1.0)
+    # Fields: deal_type 1 tp, parties 2 tp, currency 1 tp, qualifier 1 tp, amount 1 fp + 1 fn;
+    # stake, valuation (3 fields), status and date both null (true negatives, out of F1).
+    assert (row["field_tp"], row["field_fp"], row["field_fn"]) == (5, 1, 1)
+    assert row["field_f1"] == pytest.approx(2 * 5 / (2 * 5 + 1 + 1))  # 5/6
+    assert row["field_precision"] == row["field_recall"] == pytest.approx(5 / 6)
+
+
 def test_wrong_qualifier_is_its_own_field() -> None:
     parties = (("Meta", "investor"), ("Scale AI", "target"))
     gold = gold_doc(deals=[deal("investment", *parties, amount=money(14e9, "about"))])
