@@ -45,10 +45,15 @@ class Settings:
         return self.prompt or ("constrained_v1" if self.strategy == "constrained" else "extract_v1")
 
     def __post_init__(self) -> None:
-        if self.cache_mode not in get_args(CacheMode):
-            raise ConfigError(
-                f"cache_mode: {self.cache_mode!r} is not one of {get_args(CacheMode)}"
-            )
+        for name, kind in (
+            ("cache_mode", CacheMode),
+            ("strategy", Strategy),
+            ("grounding", Grounding),
+        ):
+            value = getattr(self, name)
+            if value not in get_args(kind):
+                choices = " | ".join(get_args(kind))
+                raise ConfigError(f"{name}: {value!r} is not one of {choices}")
         if self.concurrency < 1:
             raise ConfigError(f"concurrency: must be at least 1, got {self.concurrency}")
         if self.max_retries < 0:

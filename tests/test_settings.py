@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,6 +45,12 @@ def test_paths_from_environment(tmp_path: Path) -> None:
         ('colour = "blue"', {}, "unknown setting 'colour'"),
         ("", {"DEALX_CONCURRENCY": "many"}, "concurrency: cannot read 'many'"),
         ("", {"DEALX_CACHE_MODE": "sometimes"}, "cache_mode: 'sometimes' is not one of"),
+        ('strategy = "clever"', {}, r"strategy: 'clever' is not one of plain \| constrained"),
+        (
+            "",
+            {"DEALX_GROUNDING": "loose"},
+            r"grounding: 'loose' is not one of strict \| flag \| off",
+        ),
         ('model = "gpt-4o"', {}, "is not provider/model"),
         ("concurrency = 0", {}, "concurrency: must be at least 1"),
     ],
@@ -53,3 +60,13 @@ def test_bad_settings_are_config_errors(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings({}, pyproject=write_pyproject(tmp_path, table), environ=environ)
+
+
+@pytest.mark.parametrize(("option", "value"), [("--strategy", "clever"), ("--grounding", "loose")])
+def test_unknown_choice_on_the_command_line_exits_2_before_any_work(
+    dealx: Any, tmp_path: Path, option: str, value: str
+) -> None:
+    result = dealx("extract", "seeds", "--out", tmp_path / "run", option, value)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"dealx: error: {option[2:]}: {value!r} is not one of")
+    assert not (tmp_path / "run").exists()
