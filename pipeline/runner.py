@@ -79,16 +79,27 @@ def rejected_counts(path: Path) -> dict[str, int]:
     return counts
 
 
-def default_run_dir(runs_dir: Path, model: str, prompt: str) -> Path:
-    """runs/<model>-<prompt>-<UTC timestamp>, with the provider's slash made a dash."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return runs_dir / f"{model.replace('/', '-')}-{prompt}-{stamp}"
+def default_run_dir(runs_dir: Path, model: str, prompt: str, now: datetime | None = None) -> Path:
+    """runs/<model>-<prompt>-<UTC timestamp>, with the provider's slash made a dash; -2, -3, ...
+    after it when a run started in the same second already has that name (a rerun in an
+    existing run directory would skip its documents as done)."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    base = runs_dir / f"{model.replace('/', '-')}-{prompt}-{stamp}"
+    run_dir, number = base, 1
+    while run_dir.exists():
+        number += 1
+        run_dir = base.with_name(f"{base.name}-{number}")
+    return run_dir
 
 
-def point_latest(run_dir: Path) -> None:
-    """Make runs/latest a relative symlink to `run_dir`, replaced atomically."""
-    link = run_dir.parent / "latest"
-    tmp = run_dir.parent / f".latest.{os.getpid()}"
+def point_latest(run_dir: Path, runs_dir: Path) -> None:
+    """Make runs/latest a relative symlink to `run_dir`, replaced atomically, when the run lives
+    in the runs folder; a run written elsewhere (--out) leaves runs/latest alone and puts no
+    link beside itself, where it could replace a user's own file named `latest`."""
+    if run_dir.resolve().parent != runs_dir.resolve():
+        return
+    link = runs_dir / "latest"
+    tmp = runs_dir / f".latest.{os.getpid()}"
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(run_dir.name)
     os.replace(tmp, link)
@@ -271,7 +282,7 @@ def extract_run(settings: Settings, run_dir: Path, console: Console) -> dict[str
     (run_dir / "records").mkdir(parents=True, exist_ok=True)
     for folder in (run_dir, run_dir / "records"):
         remove_stale_temp_files(folder)
-    point_latest(run_dir)
+    point_latest(run_dir, settings.runs_dir)
     started_at, started = datetime.now(UTC), time.perf_counter()
     extractor = Extractor(settings, endpoint, prompt, cache)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from rich.console import Console
 from pipeline.cache import ResponseCache
 from pipeline.constrained import INSTRUCTIONS
 from pipeline.errors import AuthError, ConfigError
-from pipeline.runner import extract_run
+from pipeline.runner import default_run_dir, extract_run
 from pipeline.settings import Settings
 from tests.fake_openai import FakeOpenAI, Hang, Reply, Script, ScriptByMarker, Status, free_port
 
@@ -75,7 +76,7 @@ def no_real_key(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_extracts_every_document_and_writes_outputs(tmp_path: Path) -> None:
     ids = write_docs(tmp_path / "docs", 3)
     with FakeOpenAI(Reply(ANSWER)) as server:
-        manifest = run(settings_for(server, tmp_path), tmp_path / "run")
+        manifest = run(settings_for(server, tmp_path, runs_dir=tmp_path), tmp_path / "run")
     assert manifest["documents"]["ok"] == 3 and manifest["documents"]["failed"] == 0
     assert sorted(p.stem for p in (tmp_path / "run" / "records").glob("*.json")) == ids
     record = json.loads((tmp_path / "run" / "records" / "doc-00.json").read_text())
@@ -85,7 +86,7 @@ def test_extracts_every_document_and_writes_outputs(tmp_path: Path) -> None:
     assert len(deals_csv) == 1 + 3 and deals_csv[0].startswith("doc_id,deal_type,parties")
     assert manifest["records"] == {"companies": 3, "people": 0, "deals": 3}
     assert manifest["cache_misses"] == 3 and manifest["tokens_in"] > 0
-    assert (tmp_path / "latest").is_symlink()
+    assert (tmp_path / "latest").readlink() == Path("run")
 
 
 def test_transient_errors_are_retried_and_counted(tmp_path: Path) -> None:
@@ -341,3 +342,27 @@ def test_grounding_modes_write_rejections(tmp_path: Path) -> None:
         "dropped": 0,
         "flagged": 0,
     }
+
+
+def test_latest_points_at_the_newest_run_in_the_runs_folder_only(tmp_path: Path) -> None:
+    write_docs(tmp_path / "docs", 1)
+    runs = tmp_path / "runs"
+    started = datetime(2026, 6, 11, 9, 30, 5, tzinfo=UTC)
+    with FakeOpenAI(Reply(ANSWER)) as server:
+        settings = settings_for(server, tmp_path, runs_dir=runs)
+        first = default_run_dir(runs, settings.model, settings.prompt_name, now=started)
+        assert first == runs / "openai-fake-model-extract_v1-20260611T093005Z"
+        run(settings, first)
+        # Started in the same second: a fresh name, not the first run's folder (whose documents
+        # would all be skipped as done).
+        second = default_run_dir(runs, settings.model, settings.prompt_name, now=started)
+        assert second == runs / "openai-fake-model-extract_v1-20260611T093005Z-2"
+        manifest = run(settings, second)
+        assert manifest["documents"]["skipped_already_done"] == 0
+        assert (runs / "latest").readlink() == Path(second.name)
+        (tmp_path / "elsewhere").mkdir()
+        (tmp_path / "elsewhere" / "latest").write_text("a user's own file")
+        manifest = run(settings, tmp_path / "elsewhere" / "run")
+    assert manifest["documents"]["ok"] == 1
+    assert (tmp_path / "elsewhere" / "latest").read_text() == "a user's own file"
+    assert (runs / "latest").readlink() == Path(second.name)
