@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from pipeline.cache import CacheEntry, ResponseCache
+from pipeline.documents import check_doc_id
 from pipeline.errors import InputError
 from pipeline.outputs import write_atomic
+
+_KEY = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_entry(entry: CacheEntry, source: Path | str) -> CacheEntry:
+    """An entry's document id and key become a file name: a SHA-256 key and a safe id only,
+    so no entry, imported or found in a cache file, can write outside the export folder."""
+    check_doc_id(entry.doc_id, source)
+    if not _KEY.match(entry.key):
+        raise InputError(f"{source}: cache key {entry.key[:80]!r} is not a SHA-256 hex digest")
+    return entry
 
 
 def entry_filename(entry: CacheEntry) -> str:
     """`<doc_id>.<key prefix>.json`: sorted by document in a listing, unique by key."""
+    check_entry(entry, f"cache entry {entry.key[:16]}")
     return f"{entry.doc_id}.{entry.key[:16]}.json"
 
 
@@ -30,7 +44,7 @@ def export_entries(cache: ResponseCache, folder: Path) -> list[Path]:
 def read_entry(path: Path) -> CacheEntry:
     """Read one exported entry; a broken file is an InputError naming it."""
     try:
-        return CacheEntry.from_json(json.loads(path.read_text(encoding="utf-8")))
+        return check_entry(CacheEntry.from_json(json.loads(path.read_text(encoding="utf-8"))), path)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from exc
     except (KeyError, TypeError) as exc:

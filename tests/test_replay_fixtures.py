@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cache import ResponseCache
+from pipeline.cache import CacheEntry, ResponseCache
+from pipeline.errors import InputError
 from pipeline.fixtures import export_entries, import_entries, read_entry
 
 FIXTURES = Path("tests/fixtures/responses")
@@ -79,3 +80,27 @@ def test_export_then_import_round_trips(tmp_path: Path) -> None:
     assert sorted(p.name for p in written) == sorted(p.name for p in FIXTURES.glob("*.json"))
     for path in written:
         assert path.read_text() == (FIXTURES / path.name).read_text()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"doc_id": "../../escaped"}, r"unsafe document id '\.\./\.\./escaped'"),
+        ({"key": "../../x" + "0" * 57}, r"cache key '\.\./\.\./x0+' is not a SHA-256 hex digest"),
+    ],
+)
+def test_entries_that_would_escape_the_export_folder_are_refused(
+    tmp_path: Path, changes: dict[str, str], message: str
+) -> None:
+    recorded = json.loads(next(FIXTURES.glob("*.json")).read_text())
+    crafted = tmp_path / "crafted"
+    crafted.mkdir()
+    (crafted / "entry.json").write_text(json.dumps({**recorded, **changes}))
+    with ResponseCache(tmp_path / "a.sqlite") as cache:
+        with pytest.raises(InputError, match=f"entry.json: {message}"):
+            import_entries(cache, crafted)
+        # An entry written into the cache by other means cannot escape on export either.
+        cache.put(CacheEntry.from_json({**recorded, **changes}))
+        with pytest.raises(InputError, match=message):
+            export_entries(cache, tmp_path / "out" / "inner")
+    assert not (tmp_path / "escaped.json").exists() and not list(tmp_path.rglob("escaped*"))
