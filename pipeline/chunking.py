@@ -53,10 +53,9 @@ def _name_key(name: str) -> str:
 
 
 def merge_extractions(parts: list[DocumentExtraction]) -> DocumentExtraction:
-    """Union of the chunk extractions of one document; a record seen again in an overlap is
-    kept once (the first copy wins and gains the other copy's evidence)."""
-    if len(parts) == 1:
-        return parts[0]
+    """Union of the answers for one document (its chunks, its constrained calls); a record seen
+    again, in an overlap or twice in one answer, is kept once (the first copy wins and gains
+    the other copy's evidence). Gold has one record per real-world entity and deal."""
     merged = DocumentExtraction(doc_id=parts[0].doc_id)
     seen: dict[tuple[str, ...], Evidenced] = {}
     for part in parts:

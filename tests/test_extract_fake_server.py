@@ -336,6 +336,55 @@ def test_constrained_strategy_sends_enum_schemas_and_rejects_too_few_picks(
     assert names == ["Meta", "Scale AI", "Bloomberg"]
 
 
+def test_constrained_picks_are_merged_and_deduplicated(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    first = "Meta agreed to invest about $14 billion in Scale AI."
+    second = "Scale AI co-founder Alexandr Wang will join Meta, according to Bloomberg."
+    (docs / "a.txt").write_text(f"{first} {second}\n")
+
+    def pick(name: str, quote: str) -> dict[str, object]:
+        return {"name": name, "org_type": "company", "evidence": [{"quote": quote}]}
+
+    # A small model told to pick at least three organisations repeats one; people likewise.
+    companies = {"companies": [pick("Meta", first), pick("Scale AI", first), pick("Meta", second)]}
+    wang = {"name": "Alexandr Wang", "roles": [], "evidence": [{"quote": second}]}
+    deal = {
+        "deal_type": "investment",
+        "parties": [{"name": "Meta", "role": "investor"}, {"name": "Scale AI", "role": "target"}],
+        "amount": "about $14 billion",
+        "stake_percent": None,
+        "status": "agreed",
+        "date": None,
+        "evidence": [{"quote": first}],
+    }
+    answers = {
+        INSTRUCTIONS["companies"]: [Reply(json.dumps(companies))],
+        INSTRUCTIONS["people"]: [Reply(json.dumps({"people": [wang, wang]}))],
+        INSTRUCTIONS["deals"]: [Reply(json.dumps({"deals": [deal, deal]}))],
+    }
+    with FakeOpenAI(ScriptByMarker(answers)) as server:
+        manifest = run(settings_for(server, tmp_path, strategy="constrained"), tmp_path / "run")
+        assert server.count() == 3  # one call per record type
+    assert manifest["documents"]["ok"] == 1, manifest["failed"]
+    record = json.loads((tmp_path / "run" / "records" / "a.json").read_text())
+    assert [c["name"] for c in record["companies"]] == ["Meta", "Scale AI"]
+    # The repeated pick adds its quote to the first: Meta keeps both sentences.
+    assert [e["quote"] for e in record["companies"][0]["evidence"]] == [first, second]
+    assert [p["name"] for p in record["people"]] == ["Alexandr Wang"]
+    assert len(record["deals"]) == 1 and record["deals"][0]["amount"]["value"] == 14e9
+
+
+def test_a_record_listed_twice_in_one_answer_is_kept_once(tmp_path: Path) -> None:
+    write_docs(tmp_path / "docs", 1)
+    doubled = json.loads(ANSWER)
+    doubled["companies"] = [*doubled["companies"], *doubled["companies"]]
+    doubled["deals"] = [*doubled["deals"], *doubled["deals"]]
+    with FakeOpenAI(Reply(json.dumps(doubled))) as server:
+        manifest = run(settings_for(server, tmp_path), tmp_path / "run")
+    assert manifest["records"] == {"companies": 1, "people": 0, "deals": 1}
+
+
 def test_grounding_modes_write_rejections(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
