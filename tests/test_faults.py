@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import email.utils
+import itertools
 import json
 import time
 from pathlib import Path
@@ -129,6 +130,21 @@ def test_mixed_5xx_then_success_counted_per_document(tmp_path: Path) -> None:
     assert [rows[doc_id]["transport_retries"] for doc_id in ids] == ["3", "1", "0"]
     with ResponseCache(tmp_path / "cache.sqlite") as cache:
         assert sorted(e.transport_retries for e in cache.entries()) == [0, 1, 3]
+
+
+def test_waits_between_retries_grow_exponentially_with_jitter(tmp_path: Path) -> None:
+    write_docs(tmp_path / "docs", 1)
+    with FakeOpenAI(Script([Status(503)] * 3 + [Reply(ANSWER)])) as server:
+        manifest = run(
+            fake_settings(server.base_url, tmp_path, transport_attempts=5), tmp_path / "run"
+        )
+        arrivals = [request.received_at for request in server.chat_requests]
+    assert manifest["documents"]["ok"] == 1 and manifest["transport_retries"] == 3
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    # Backoff 0.5 s x 2^(n-1) plus up to 0.5 s of jitter: 0.5-1.0 s, 1.0-1.5 s, 2.0-2.5 s
+    # (plus the time a request takes, well under the 0.3 s allowed here).
+    for gap, low in zip(gaps, (0.5, 1.0, 2.0), strict=True):
+        assert low <= gap < low + 0.5 + 0.3, gaps
 
 
 def test_always_failing_document_reports_status_and_a_one_line_body_excerpt(
