@@ -11,6 +11,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -103,7 +104,17 @@ def test_two_processes_share_one_new_cache(tmp_path: Path) -> None:
     ids = write_docs(tmp_path / "docs", 30)
     cache = tmp_path / "shared" / "cache.sqlite"  # neither process finds it: both create it
     env = dealx_env(tmp_path)
-    with FakeOpenAI(Reply(ANSWER), latency=0.05) as server:
+    # The first 8 requests are held until all 8 are in flight: with 4 per process, that only
+    # happens when both processes are extracting at the same time (else the wait times out and
+    # the server answers 500, failing the run).
+    together = threading.Barrier(8, timeout=60)
+
+    def held_until_both_run(body: dict[str, Any], index: int) -> Reply:
+        if index < 8:
+            together.wait()
+        return Reply(ANSWER)
+
+    with FakeOpenAI(held_until_both_run, latency=0.05) as server:
         processes = [
             DealxProcess(
                 extract_args(
@@ -120,6 +131,7 @@ def test_two_processes_share_one_new_cache(tmp_path: Path) -> None:
         ]
         results = [process.wait() for process in processes]
         asked = server.count()
+        assert server.errors == [] and server.peak_in_flight >= 8
     for result in results:
         assert result.returncode == 0, result.stderr
     # Some documents may be asked by both (a race, not an error); none by neither.
