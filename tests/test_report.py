@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -224,6 +225,20 @@ def test_report_in_chromium_highlights_every_grounded_span(
     assert screenshot.stat().st_size > 20_000
     ARTIFACTS.mkdir(exist_ok=True)
     shutil.copy(screenshot, ARTIFACTS / "report.png")
+
+
+def test_report_is_self_contained(
+    seeds_run: tuple[Path, Path, dict[str, GoldDocument]], tmp_path: Path
+) -> None:
+    run_dir, seeds, golds = seeds_run
+    page = write_report(run_dir, golds, tmp_path / "report.html", documents_dir=seeds)
+    html = page.read_text(encoding="utf-8")
+    # Nothing to fetch: every link stays in the page, no stylesheet, frame, import or url().
+    references = re.findall(r"""<[^>]*\b(?:src|href|action)\s*=\s*["']?([^"'\s>]*)""", html)
+    assert all(reference.startswith("#") for reference in references), references
+    assert not re.search(r"<link\b|<iframe\b|<img\b|@import|url\(", html, re.IGNORECASE)
+    # And the browser is told to fetch nothing should anything slip through.
+    assert "default-src 'none'" in html
 
 
 def test_article_and_model_output_are_escaped(tmp_path: Path) -> None:
