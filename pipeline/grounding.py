@@ -18,11 +18,10 @@ from typing import Any, Literal
 from rapidfuzz import fuzz
 
 from eval.normalize import normalize_company
+from pipeline.settings import Grounding
 from schemas.records import Company, Deal, DocumentExtraction, Person, record_label
 from schemas.values import amounts_in
 
-GroundingMode = Literal["strict", "flag", "off"]
-GROUNDING_MODES: tuple[GroundingMode, ...] = ("strict", "flag", "off")
 FUZZY_MIN_SCORE = 90.0
 MONEY_REL_TOL = 0.005  # a value must be the article's number, give or take rounding
 
@@ -165,7 +164,7 @@ class _Checker:
     """Checks records one by one, collecting findings; strict drops, flag marks."""
 
     article: Article
-    mode: GroundingMode
+    mode: Grounding
     findings: list[Finding] = field(default_factory=list)
 
     def company(self, company: Company) -> Company | None:
@@ -270,7 +269,7 @@ class _RecordCheck:
 
 
 def ground(
-    record: DocumentExtraction, text: str, mode: GroundingMode
+    record: DocumentExtraction, text: str, mode: Grounding
 ) -> tuple[DocumentExtraction, list[Finding]]:
     """Locate the quotes of `record` in `text` and check its values, as `mode` says."""
     if mode == "off":
