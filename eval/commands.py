@@ -17,6 +17,7 @@ from eval.report import write_report
 from eval.runs import list_runs
 from eval.score import Evaluation, evaluate
 from eval.tables import (
+    CEILING_TITLE,
     OutputFormat,
     eval_json,
     frame_records,
@@ -66,9 +67,11 @@ def eval_run(
     fail_under: FailUnderOpt = None,
     fail_under_fields: FailUnderFieldsOpt = None,
 ) -> None:
-    """Score a run against the gold: P/R/F1 per record type, field and document.
+    """Score a run against the gold: P/R/F1 and support per record type, field and document.
 
-    The tables are also written to RUN_DIR/eval/ (CSV per table, records.csv, eval.json).
+    A constrained run also gets its candidate recall: the share of gold values among the
+    candidates the model was offered. The tables are also written to RUN_DIR/eval/ (CSV per
+    table, records.csv, eval.json).
     """
     run = load_run(run_dir)
     evaluation = evaluate(run, load_gold(gold))
@@ -77,16 +80,15 @@ def eval_run(
         print(json.dumps(eval_json(evaluation), indent=2))
     else:
         overall = evaluation.overall
-        print_frames(
-            {
-                "Overall": overall if output is OutputFormat.csv else vertical(overall),
-                "By record type": evaluation.by_type,
-                "By field": evaluation.by_field,
-                "By document": evaluation.by_doc,
-            },
-            output,
-            console,
-        )
+        frames = {
+            "Overall": overall if output is OutputFormat.csv else vertical(overall),
+            "By record type": evaluation.by_type,
+            "By field": evaluation.by_field,
+            "By document": evaluation.by_doc,
+        }
+        if evaluation.ceiling is not None:
+            frames[CEILING_TITLE] = evaluation.ceiling
+        print_frames(frames, output, console)
     _report_documents(evaluation)
     _note(f"tables written to {run_dir / 'eval'}")
     failed = False

@@ -10,7 +10,11 @@ from pydantic import ValidationError
 
 from pipeline.documents import Document, load_documents
 from pipeline.errors import InputError
+from pipeline.grounding import ground
 from schemas.gold import GoldDocument
+from schemas.records import DocumentExtraction
+
+_LISTS = {"company": "companies", "person": "people", "deal": "deals"}
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,29 @@ def check_quotes(path: Path, gold: GoldDocument, document: Document) -> list[Gol
     return problems
 
 
+def check_support(path: Path, gold: GoldDocument, document: Document) -> list[GoldProblem]:
+    """Gold is held to the extractor's rule: each record's quotes must state its values (name
+    or alias, every party, amounts, stake, date, titles...), checked by the same grounding."""
+    plain = DocumentExtraction.model_validate(
+        gold.model_dump(
+            exclude={kind: {"__all__": {"optional", "optional_fields"}} for kind in _LISTS.values()}
+        )
+    )
+    _, findings = ground(plain, document.text, "flag")
+    return [
+        GoldProblem(
+            path,
+            f"{_LISTS[finding.record_type]}[{finding.index}].{finding.field}",
+            f"{finding.value!r}: {finding.reason}",
+        )
+        for finding in findings
+        if finding.field != "evidence"  # check_quotes reports quotes not in the article
+    ]
+
+
 def validate_gold_dir(gold_dir: Path, seeds_dir: Path) -> list[GoldProblem]:
-    """Check every gold file in `gold_dir` against the schema and its seed; [] when all is clean."""
+    """Check every gold file in `gold_dir` against the schema, its seed and the support rule;
+    [] when all is clean."""
     documents = {doc.doc_id: doc for doc in load_documents([seeds_dir])}
     files = sorted(gold_dir.glob("*.json"))
     if not files:
@@ -92,6 +117,7 @@ def validate_gold_dir(gold_dir: Path, seeds_dir: Path) -> list[GoldProblem]:
             )
             continue
         problems.extend(check_quotes(path, gold, document))
+        problems.extend(check_support(path, gold, document))
     return problems
 
 

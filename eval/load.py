@@ -1,13 +1,14 @@
-"""Read what an eval needs: a run directory (records, errors, manifest) and the gold files."""
+"""Read what an eval needs: a run directory (records, errors, manifest, candidates) and the gold
+files."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from eval.gold import error_location, load_gold_dir
 from pipeline.errors import InputError
@@ -17,12 +18,17 @@ from schemas.records import DocumentExtraction
 
 @dataclass(frozen=True)
 class Run:
-    """One run directory: its valid extractions and its failed documents with their reasons."""
+    """One run directory: its valid extractions and its failed documents with their reasons.
+
+    `candidates` holds, for a constrained run, what the model was offered per document
+    (RUN_DIR/candidates/<doc_id>.json as a dict); empty for other runs.
+    """
 
     path: Path
     manifest: dict[str, Any]
     predictions: dict[str, DocumentExtraction]
     failures: dict[str, str]
+    candidates: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def doc_ids(self) -> set[str]:
@@ -31,7 +37,7 @@ class Run:
 
 
 def load_run(run_dir: Path) -> Run:
-    """Load RUN_DIR/records/*.json, errors.jsonl and manifest.json.
+    """Load RUN_DIR/records/*.json, errors.jsonl, manifest.json and candidates/*.json.
 
     A record file that does not parse or validate is a failed document (all its gold records
     missed), never dropped; a document with both a record and an error line counts as extracted.
@@ -50,7 +56,8 @@ def load_run(run_dir: Path) -> Run:
         else:
             predictions[path.stem] = extraction
             failures.pop(path.stem, None)
-    return Run(run_dir, read_manifest(run_dir), predictions, failures)
+    candidates = read_candidates(run_dir / "candidates")
+    return Run(run_dir, read_manifest(run_dir), predictions, failures, candidates)
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
@@ -65,6 +72,60 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise InputError(f"{path}: expected a JSON object")
     return manifest
+
+
+class _CandidatePart(BaseModel):
+    """Lenient on extra keys (the ceiling reads only some), strict on the types of the rest."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class _Amount(_CandidatePart):
+    value: float | None
+
+
+class _DealCandidate(_CandidatePart):
+    parties: list[str]
+    people: list[str]
+
+
+class _CandidateFile(_CandidatePart):
+    """What the ceiling reads of a candidates file, checked so that a malformed file is an input
+    error instead of a silently low ceiling."""
+
+    doc_id: str
+    organizations: list[str]
+    people: list[str]
+    amounts: list[_Amount]
+    deals: list[_DealCandidate]
+
+
+def read_candidates(folder: Path) -> dict[str, dict[str, Any]]:
+    """RUN_DIR/candidates/*.json as {doc_id: the file's object}; {} without the folder.
+
+    A file that is not valid JSON, lacks a key the ceiling reads, has a value of the wrong type,
+    or names another document is an input error naming the file.
+    """
+    if not folder.is_dir():
+        return {}
+    candidates: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"{path}: not valid JSON ({exc})") from exc
+        if not isinstance(data, dict):
+            raise InputError(f"{path}: expected a JSON object")
+        try:
+            _CandidateFile.model_validate(data)
+        except ValidationError as exc:
+            error = exc.errors(include_url=False)[0]
+            where = error_location(error["loc"])
+            raise InputError(f"{path}: not a candidates file: {where}: {error['msg']}") from exc
+        if data["doc_id"] != path.stem:
+            raise InputError(f"{path}: doc_id {data['doc_id']!r} differs from its file name")
+        candidates[path.stem] = data
+    return candidates
 
 
 def read_errors(path: Path) -> dict[str, str]:

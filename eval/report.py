@@ -1,5 +1,6 @@
 """The HTML report of a run: the eval tables, then per document the article with every grounded
-evidence span highlighted by its record's outcome against gold, and the gold records missed.
+evidence span highlighted by its record's outcome against gold, each value's own span marked
+and labeled with its field inside it, and the gold records missed.
 
 One self-contained file built with the standard library: inline CSS and JS, nothing fetched (a
 Content-Security-Policy forbids fetches and runs only the page's own script, by hash). Every
@@ -14,6 +15,7 @@ import base64
 import hashlib
 import html
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,10 +62,24 @@ class Highlight:
 
 
 @dataclass(frozen=True, slots=True)
+class ValueMark:
+    """Where one value of a record is written (a `ValueSpan`), and the record's key; `flagged`
+    when --grounding flag kept the value although the record's evidence does not state it."""
+
+    start: int
+    end: int
+    key: str
+    field: str
+    text: str
+    flagged: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class _DocRecords:
     """A document's predicted records as the page shows them, and its missed gold records."""
 
     highlights: list[Highlight]
+    values: list[ValueMark]
     panel: dict[str, dict[str, Any]]
     missed: list[RecordMatch]
 
@@ -102,11 +118,14 @@ def render_report(run: Run, evaluation: Evaluation, article_paths: dict[str, Pat
     panel: dict[str, dict[str, Any]] = {}
     sections = []
     tally = dict.fromkeys(OUTCOME_LABELS, 0)
+    value_count = flagged_count = 0
     for index, doc_id in enumerate(doc_ids):
         records = _doc_records(doc_id, run, evaluation)
         panel |= records.panel
         for highlight in records.highlights:
             tally[highlight.outcome] += 1
+        value_count += len(records.values)
+        flagged_count += sum(value.flagged for value in records.values)
         sections.append(
             _doc_section(
                 doc_id,
@@ -123,7 +142,7 @@ def render_report(run: Run, evaluation: Evaluation, article_paths: dict[str, Pat
         csp=_content_security_policy(),
         title=_e(f"dealx report: {run.path.name}"),
         style=_STYLE,
-        header=_header(run, evaluation, tally),
+        header=_header(run, evaluation, tally, value_count, flagged_count),
         tables=_tables(evaluation),
         documents="\n".join(sections),
         data=data,
@@ -147,6 +166,7 @@ def _doc_records(doc_id: str, run: Run, evaluation: Evaluation) -> _DocRecords:
     else:
         matches = []
     highlights: list[Highlight] = []
+    values: list[ValueMark] = []
     panel: dict[str, dict[str, Any]] = {}
     missed = []
     for match in matches:
@@ -161,7 +181,11 @@ def _doc_records(doc_id: str, run: Run, evaluation: Evaluation) -> _DocRecords:
         for evidence in match.pred.evidence:
             if evidence.start is not None and evidence.end is not None:
                 highlights.append(Highlight(evidence.start, evidence.end, key, outcome, label))
-    return _DocRecords(highlights, panel, missed)
+        values.extend(
+            ValueMark(s.start, s.end, key, s.field, s.text, not s.grounded)
+            for s in match.pred.spans
+        )
+    return _DocRecords(highlights, values, panel, missed)
 
 
 def _panel_entry(doc_id: str, match: RecordMatch, pred: AnyRecord, outcome: str) -> dict[str, Any]:
@@ -183,6 +207,7 @@ def _panel_entry(doc_id: str, match: RecordMatch, pred: AnyRecord, outcome: str)
         "grounded": "" if pred.grounded is None else str(pred.grounded).lower(),
         "fields": rows,
         "evidence": [_evidence_text(e.quote, e.start, e.end) for e in pred.evidence],
+        "spans": [[s.field, s.text, f"[{s.start}:{s.end}]", not s.grounded] for s in pred.spans],
     }
 
 
@@ -224,51 +249,79 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def render_article(text: str, highlights: list[Highlight]) -> str:
-    """The article as escaped HTML with exactly one `.hl` element per highlight.
+def render_article(
+    text: str, highlights: Sequence[Highlight], values: Sequence[ValueMark] = ()
+) -> str:
+    """The article as escaped HTML with exactly one `.hl` element per highlight and one
+    `mark.value` per value span, each value's field label (an empty `.vl`) ending its last piece.
 
-    Overlapping spans nest. A span that runs past the end of a span enclosing it is closed there
-    and goes on in a `.hlc` (continuation) element, so each span keeps one `.hl`, its first
-    piece. One pass over the sorted span boundaries: O(n log n) plus the nesting depth per cut.
+    Spans overlap freely, so the text is cut at every span boundary and each piece wrapped in
+    the elements of the spans covering it, in one nesting order: evidence outside values (so a
+    value's label sits within its record's colors), then by start, longer first. Where a span
+    ends, or one starts that nests outside a span already open, the elements from there inward
+    are closed and those that go on reopen as continuations (`.hlc`, `mark.valuec`); the first
+    piece alone carries the offsets. One pass over the sorted boundaries: O(n log n) plus the
+    nesting depth per cut.
     """
-    order = sorted(highlights, key=lambda h: (h.start, -h.end))
-    points = sorted({h.start for h in order} | {h.end for h in order})
+    marks: list[Highlight | ValueMark] = [*highlights, *values]
+    ranks = [(isinstance(m, ValueMark), m.start, -m.end, i) for i, m in enumerate(marks)]
+    starting: dict[int, list[int]] = {}
+    for index in sorted(range(len(marks)), key=ranks.__getitem__):
+        starting.setdefault(marks[index].start, []).append(index)
+    points = sorted(starting.keys() | {m.end for m in marks})
     out: list[str] = []
-    stack: list[Highlight] = []
-    position = next_span = 0
+    stack: list[int] = []  # indexes into marks, outermost first
+    position = 0
     for point in points:
         out.append(_e(text[position:point]))
         position = point
-        # Close the lowest open span that ends here and everything opened inside it, then
-        # reopen, as continuations, those of the inner ones that go on.
-        low = next((i for i, h in enumerate(stack) if h.end == point), None)
-        if low is not None:
-            out.append("</span>" * (len(stack) - low))
-            going_on = [h for h in stack[low:] if h.end != point]
-            del stack[low:]
-            for highlight in going_on:
-                out.append(_open_tag(highlight, first=False))
-                stack.append(highlight)
-        while next_span < len(order) and order[next_span].start == point:
-            highlight = order[next_span]
-            next_span += 1
-            out.append(_open_tag(highlight, first=True))
-            if highlight.end == point:  # an empty span still gets its (empty) element
-                out.append("</span>")
-            else:
-                stack.append(highlight)
+        new = starting.get(point, [])
+        going_on = [i for i in stack if marks[i].end != point]
+        wanted = sorted(going_on + [i for i in new if marks[i].end != point], key=ranks.__getitem__)
+        # Keep what stays open at the same depth; close the rest, innermost first, and reopen.
+        same = 0
+        while same < min(len(stack), len(wanted)) and stack[same] == wanted[same]:
+            same += 1
+        out.extend(_close_tag(marks[i], point) for i in reversed(stack[same:]))
+        out.extend(_open_tag(marks[i], first=marks[i].start == point) for i in wanted[same:])
+        stack = wanted
+        for index in new:
+            if marks[index].end == point:  # an empty span still gets its (empty) element
+                out.append(_open_tag(marks[index], first=True) + _close_tag(marks[index], point))
     out.append(_e(text[position:]))
     return "".join(out)
 
 
-def _open_tag(highlight: Highlight, *, first: bool) -> str:
+def _open_tag(mark: Highlight | ValueMark, *, first: bool) -> str:
+    if isinstance(mark, ValueMark):
+        flagged = " flagged" if mark.flagged else ""
+        title = f"{mark.field}: {mark.text}"
+        if mark.flagged:
+            title += " (flagged: its record's evidence does not state it)"
+        common = f'data-rec="{_e(mark.key)}" data-field="{_e(mark.field)}" title="{_e(title)}"'
+        if not first:
+            return f'<mark class="valuec{flagged}" {common}>'
+        return (
+            f'<mark class="value{flagged}" {common} data-start="{mark.start}" '
+            f'data-end="{mark.end}">'
+        )
     if not first:
-        return f'<span class="hlc o-{_e(highlight.outcome)}" data-rec="{_e(highlight.key)}">'
-    title = f"{highlight.label} ({OUTCOME_LABELS[highlight.outcome]})"
+        return f'<span class="hlc o-{_e(mark.outcome)}" data-rec="{_e(mark.key)}">'
+    title = f"{mark.label} ({OUTCOME_LABELS[mark.outcome]})"
     return (
-        f'<span class="hl o-{_e(highlight.outcome)}" data-rec="{_e(highlight.key)}" '
-        f'data-start="{highlight.start}" data-end="{highlight.end}" title="{_e(title)}">'
+        f'<span class="hl o-{_e(mark.outcome)}" data-rec="{_e(mark.key)}" '
+        f'data-start="{mark.start}" data-end="{mark.end}" title="{_e(title)}">'
     )
+
+
+def _close_tag(mark: Highlight | ValueMark, point: int) -> str:
+    if not isinstance(mark, ValueMark):
+        return "</span>"
+    if mark.end != point:
+        return "</mark>"
+    # The label is CSS generated content of an empty element: shown, but no part of the
+    # article's text (textContent, copying, searching).
+    return f'<span class="vl" data-field="{_e(mark.field)}"></span></mark>'
 
 
 def _doc_section(
@@ -297,24 +350,41 @@ def _doc_section(
         except UnreadableDocument as exc:
             notices.append(str(exc))
     placed = [h for h in records.highlights if text is not None and h.end <= len(text)]
+    # A value span promises text[start:end] == its text; one that does not hold would label
+    # the wrong words.
+    values = [
+        v
+        for v in records.values
+        if text is not None and v.end <= len(text) and text[v.start : v.end] == v.text
+    ]
     if text is not None and len(placed) < len(records.highlights):
         outside = len(records.highlights) - len(placed)
         notices.append(
             f"{outside} evidence span(s) lie outside this article's text: is --seeds the folder"
             " the run read?"
         )
-    elif text is None and records.highlights:
-        notices.append(f"{len(records.highlights)} evidence span(s) not shown")
+    if text is not None and len(values) < len(records.values):
+        notices.append(
+            f"{len(records.values) - len(values)} value span(s) do not match this article's"
+            " text: is --seeds the folder the run read?"
+        )
+    if text is None and (records.highlights or records.values):
+        notices.append(
+            f"{len(records.highlights)} evidence span(s) and {len(records.values)} value"
+            " span(s) not shown"
+        )
+    flagged = sum(value.flagged for value in values)
     parts = [
         f'<section class="doc" id="doc-{_e(doc_id)}">',
         f"<details{' open' if is_open else ''}>",
         f'<summary><h2>{_e(doc_id)}</h2> <span class="status s-{_e(status)}">{_e(status)}'
-        f"</span> {len(placed)} highlighted span(s), {len(records.missed)} missed gold "
+        f"</span> {len(placed)} highlighted span(s), {len(values)} value span(s)"
+        f"{f' ({flagged} flagged)' if flagged else ''}, {len(records.missed)} missed gold "
         "record(s)</summary>",
         *(f'<p class="notice">{_e(notice)}</p>' for notice in notices),
     ]
     if text is not None:
-        parts.append(f'<div class="article">{render_article(text, placed)}</div>')
+        parts.append(f'<div class="article">{render_article(text, placed, values)}</div>')
     if records.missed:
         parts.append(f"<h3>Missed gold records ({len(records.missed)})</h3>")
         parts.extend(_missed_record(match) for match in records.missed)
@@ -339,8 +409,10 @@ def _missed_record(match: RecordMatch) -> str:
     )
 
 
-def _header(run: Run, evaluation: Evaluation, tally: dict[str, int]) -> str:
-    """Run facts, the grounding rate and the colour legend with span counts."""
+def _header(
+    run: Run, evaluation: Evaluation, tally: dict[str, int], value_count: int, flagged_count: int
+) -> str:
+    """Run facts, the support rates, and the legend with span counts."""
     manifest = run.manifest
     facts = "".join(
         f"<tr><th>{_e(key)}</th><td>{_e(str(manifest[key]))}</td></tr>"
@@ -349,14 +421,19 @@ def _header(run: Run, evaluation: Evaluation, tally: dict[str, int]) -> str:
     )
     # Column by column: a row of the mixed-type frame would turn the counts into floats.
     overall = {column: values.iloc[0] for column, values in evaluation.overall.items()}
-    rate = cell(overall["grounding_rate"]) or "n/a"
-    grounding = (
-        f"<p>Grounding rate: <b>{_e(rate)}</b> ({_e(cell(overall['grounded']))} of "
-        f"{_e(cell(overall['evidence']))} predicted evidence quotes have a source span)."
+
+    def shown(column: str) -> str:
+        # .get: eval tables of other versions lack some columns; NaN (nothing checked) is blank.
+        return _e(cell(overall.get(column)) or "n/a")
+
+    support = (
+        f"<p>Support rate: <b>{shown('support_rate')}</b> ({shown('records_supported')} of "
+        f"{shown('records_checked')} records; value support "
+        f"<b>{shown('value_support_rate')}</b>)."
     )
     rejected = manifest.get("rejected")
     if isinstance(rejected, dict):
-        grounding += (
+        support += (
             f" Grounding dropped {_e(str(rejected.get('dropped', 0)))} and flagged "
             f"{_e(str(rejected.get('flagged', 0)))} unsupported values (rejected.jsonl)."
         )
@@ -364,11 +441,21 @@ def _header(run: Run, evaluation: Evaluation, tally: dict[str, int]) -> str:
         f'<span class="key o-{outcome}">{_e(label)}: {tally[outcome]}</span> '
         for outcome, label in OUTCOME_LABELS.items()
     )
+    value_legend = (
+        '<mark class="value sample">value<span class="vl" data-field="field"></span></mark> '
+        f"in its record's evidence: {value_count - flagged_count}, "
+        '<mark class="value flagged sample">value<span class="vl" data-field="field"></span>'
+        f"</mark> flagged: {flagged_count} (kept by --grounding flag; not in its record's "
+        "evidence)"
+    )
     return (
         f"<h1>{_e(f'dealx report: {run.path.name}')}</h1>"
-        f'<table class="facts">{facts}</table>{grounding}</p>'
+        f'<table class="facts">{facts}</table>{support}</p>'
         f'<p class="legend">Highlighted evidence spans by outcome: {legend}</p>'
-        "<p>Hover over a highlight to see its record beside the gold one; click to pin it.</p>"
+        f'<p class="legend">Value spans, labeled with their field: {value_legend}. '
+        '<label><input type="checkbox" id="value-labels" checked> show field labels</label></p>'
+        "<p>Hover over a highlight or a value to see its record beside the gold one; click to "
+        "pin it.</p>"
     )
 
 
@@ -448,6 +535,15 @@ summary { cursor: pointer; }
 .o-wrong_value { background: rgba(230, 160, 0, .38); }
 .o-spurious { background: rgba(220, 50, 47, .30); }
 .o-optional, .o-unscored { background: rgba(128, 128, 128, .30); }
+/* A value: a box inside its record's evidence color, its field as a badge after it. */
+mark.value, mark.valuec { cursor: pointer; color: inherit; background: none; padding: 0 1px;
+  border: 1px solid #0550ae; border-radius: 3px; }
+mark.flagged { border: 1px dashed #cf222e; background: rgba(207, 34, 46, .08); }
+.vl::after { content: attr(data-field); margin-left: 2px; padding: 0 3px; border-radius: 3px;
+  font: 600 10px/1.3 system-ui, sans-serif; vertical-align: 2px; white-space: nowrap;
+  color: #fff; background: #0550ae; }
+.flagged > .vl::after { content: attr(data-field) " · flagged"; background: #cf222e; }
+body.no-labels .article .vl::after { content: none; }
 .active { outline: 2px solid #0969da; }
 .key { padding: 1px 6px; margin-right: .4rem; }
 .missed { border-left: 4px solid #8250df; padding-left: .6rem; margin: .6rem 0; }
@@ -458,6 +554,10 @@ summary { cursor: pointer; }
 .card td.v-wrong, .card td.v-missing, .card td.v-spurious { color: #cf222e; font-weight: 600; }
 .card td.v-correct { color: #1a7f37; }
 ul.evidence { padding-left: 1.2rem; font-size: .9rem; }
+/* Narrow enough for the panel; only a long value as written breaks anywhere. */
+.card table.spans { font-size: 12px; } .card table.spans td.text { overflow-wrap: anywhere; }
+.card table.spans td.flagged { color: #cf222e; font-weight: 600; }
+.card table.spans tr.picked { background: #ddf4ff; }
 """
 
 # Sets only textContent, never innerHTML: the values are the model's and the article's.
@@ -467,7 +567,11 @@ _SCRIPT = """
   const body = document.body;
   // What the browser rendered, for headless checks (chromium --dump-dom).
   body.dataset.highlights = String(document.querySelectorAll(".hl").length);
+  body.dataset.values = String(document.querySelectorAll(".article mark.value").length);
   body.dataset.records = String(Object.keys(records).length);
+  // Only the articles': the legend's sample values are no record's.
+  const VALUES = ".article :is(.value, .valuec)";
+  const SPANS = ".article :is(.hl, .hlc, .value, .valuec)";
   const panel = document.getElementById("panel-records");
   let pinned = null;
   let active = [];
@@ -478,7 +582,7 @@ _SCRIPT = """
     parent.appendChild(node);
     return node;
   }
-  function card(key) {
+  function card(key, fields) {
     const r = records[key];
     const div = document.createElement("div");
     div.className = "card o-" + r.cls;
@@ -497,13 +601,30 @@ _SCRIPT = """
     }
     const list = add(div, "ul", undefined, "evidence");
     for (const quote of r.evidence) add(list, "li", quote);
+    if (r.spans.length) {
+      const spans = add(div, "table", undefined, "spans");
+      const top = add(spans, "tr");
+      for (const title of ["value", "as written", "at"]) add(top, "th", title);
+      for (const [field, text, at, flagged] of r.spans) {
+        const row = add(spans, "tr", undefined, fields.has(field) ? "picked" : "");
+        add(row, "th", field);
+        add(row, "td", text, "text");
+        add(row, "td", flagged ? at + " flagged" : at, flagged ? "flagged" : "");
+      }
+    }
     return div;
   }
   function show(element) {
+    // A value selects the records of the values there, evidence those of the evidence there.
+    const kind = element.matches(VALUES) ? VALUES : SPANS;
     const keys = [];
+    const fields = new Map();
     for (let node = element; node && node !== body; node = node.parentElement) {
       const key = node.dataset.rec;
-      if (key && !keys.includes(key)) keys.push(key);
+      if (!key || !node.matches(kind)) continue;
+      if (!keys.includes(key)) keys.push(key);
+      if (!fields.has(key)) fields.set(key, new Set());
+      if (node.dataset.field) fields.get(key).add(node.dataset.field);
     }
     for (const node of active) node.classList.remove("active");
     active = [];
@@ -513,17 +634,20 @@ _SCRIPT = """
         active.push(node);
       }
     }
-    panel.replaceChildren(...keys.map(card));
+    panel.replaceChildren(...keys.map((key) => card(key, fields.get(key))));
   }
   document.addEventListener("mouseover", (event) => {
-    const element = event.target.closest(".hl, .hlc");
+    const element = event.target.closest(SPANS);
     if (element && !pinned) show(element);
   });
   document.addEventListener("click", (event) => {
-    const element = event.target.closest(".hl, .hlc");
+    const element = event.target.closest(SPANS);
     if (!element) return;
     pinned = pinned === element ? null : element;
     show(element);
+  });
+  document.getElementById("value-labels").addEventListener("change", (event) => {
+    body.classList.toggle("no-labels", !event.target.checked);
   });
 })();
 """

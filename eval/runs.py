@@ -1,5 +1,5 @@
 """List the runs under runs/: model, prompt, date, documents and, where gold exists, the
-record-level and field-level F1."""
+record-level and field-level F1 and the support rate."""
 
 from __future__ import annotations
 
@@ -22,12 +22,14 @@ RUN_COLUMNS = (
     "failed",
     "f1",
     "field_f1",
+    "support_rate",
     "problem",
 )
 
 
 def list_runs(runs_dir: Path, golds: dict[str, GoldDocument] | None) -> pd.DataFrame:
-    """One row per run directory, oldest first; F1 is blank without gold.
+    """One row per run directory, oldest first; F1 is blank without gold, the support rate
+    (of the gold-scored documents' predicted records) also when the run has no support counts.
 
     A directory that cannot be read as a run gets a row with its problem instead of ending the
     listing.
@@ -54,10 +56,13 @@ def list_runs(runs_dir: Path, golds: dict[str, GoldDocument] | None) -> pd.DataF
         }
         if golds:
             overall = evaluate(run, golds).overall
-            row["f1"], row["field_f1"] = (float(overall[c].iloc[0]) for c in ("f1", "field_f1"))
+            for column in ("f1", "field_f1", "support_rate"):
+                row[column] = float(overall[column].iloc[0])
         rows.append(row)
     frame = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
-    kinds = {"docs": "Int64", "failed": "Int64", "f1": "Float64", "field_f1": "Float64"}
+    kinds = {"docs": "Int64", "failed": "Int64"} | {
+        column: "Float64" for column in ("f1", "field_f1", "support_rate")
+    }
     frame = frame.astype(kinds)
     order = frame["started_at"].fillna("").astype(str)
     return frame.iloc[order.argsort(kind="stable")].reset_index(drop=True)

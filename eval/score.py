@@ -5,6 +5,12 @@ prediction a false positive; an unmatched gold record a false negative. Per fiel
 on a matched record is one false positive plus one false negative, a value where gold has none
 a false positive, a missing value a false negative; both null is a true negative, kept out of
 F1 but counted as right in the field's accuracy. Optional gold records and fields count nowhere.
+
+Support: the pipeline's grounding step counts, per record type, the predicted records (and
+values) it checked and those whose evidence quotes state them, before `strict` dropped anything.
+Those counts come from the prediction (`DocumentExtraction.support`), not from the alignment, so a
+strict and a flag run compare on the same footing; a run without grounding has none, and its
+support rates are NaN.
 """
 
 from __future__ import annotations
@@ -19,16 +25,32 @@ import numpy as np
 import pandas as pd
 
 from eval.align import FIELDS, RECORD_TYPES, DocumentAlignment, align_document
+from eval.ceiling import ceiling_table
 from eval.load import Run
 from schemas.gold import GoldDocument
-from schemas.records import Company, Deal, Person, record_label
+from schemas.records import DocumentExtraction, record_label
 
 DocStatus = Literal["ok", "failed", "missing", "no_gold"]
 
-RECORD_COUNTS = ("tp", "fp", "fn", "evidence", "grounded")
+RECORD_COUNTS = (
+    "tp",
+    "fp",
+    "fn",
+    "records_checked",
+    "records_supported",
+    "values_checked",
+    "values_supported",
+)
 FIELD_COUNTS = ("tp", "fp", "fn", "tn", "correct", "compared")
 FIELD_KEYS: tuple[tuple[str, str], ...] = tuple((t, f) for t in RECORD_TYPES for f in FIELDS[t])
-_TP, _FP, _FN, _EVIDENCE, _GROUNDED = range(len(RECORD_COUNTS))
+_TP, _FP, _FN = range(3)
+# Support field -> its index in RECORD_COUNTS.
+_SUPPORT_AT = {
+    "records": RECORD_COUNTS.index("records_checked"),
+    "records_supported": RECORD_COUNTS.index("records_supported"),
+    "values": RECORD_COUNTS.index("values_checked"),
+    "values_supported": RECORD_COUNTS.index("values_supported"),
+}
 _TN, _CORRECT, _COMPARED = 3, 4, 5  # after tp, fp, fn in FIELD_COUNTS
 _TYPE_OFFSET = {t: i * len(RECORD_COUNTS) for i, t in enumerate(RECORD_TYPES)}
 _FIELD_OFFSET = {
@@ -62,7 +84,8 @@ class Counts:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """A scored run: the alignments (for reports and diffs), the counts and the four tables."""
+    """A scored run: the alignments (for reports and diffs), the counts and the four tables,
+    plus the candidate recall (`ceiling_table`) when the run kept its candidates."""
 
     alignments: dict[str, DocumentAlignment]
     counts: Counts
@@ -70,6 +93,7 @@ class Evaluation:
     by_type: pd.DataFrame
     by_field: pd.DataFrame
     by_doc: pd.DataFrame
+    ceiling: pd.DataFrame | None = None
 
 
 def evaluate(run: Run, golds: dict[str, GoldDocument]) -> Evaluation:
@@ -88,7 +112,8 @@ def evaluate(run: Run, golds: dict[str, GoldDocument]) -> Evaluation:
                 statuses[doc_id] = ("missing", "not in the run")
             alignment = align_document(pred, golds[doc_id])
             alignments[doc_id] = alignment
-            rows.append(document_counts(alignment))  # while its records are still in cache
+            # Counted now, while the document's records are still in cache.
+            rows.append(document_counts(alignment, pred))
     for doc_id in sorted(run.doc_ids - set(golds)):
         statuses[doc_id] = ("no_gold", "no gold file; not scored")
     counts = Counts.from_rows(list(alignments), rows)
@@ -100,6 +125,7 @@ def evaluate(run: Run, golds: dict[str, GoldDocument]) -> Evaluation:
         by_type=type_table(counts),
         by_field=field_table(counts),
         by_doc=by_doc,
+        ceiling=ceiling_table(run.candidates, golds) if run.candidates else None,
     )
 
 
@@ -119,16 +145,23 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def document_counts(alignment: DocumentAlignment) -> tuple[list[int], list[int]]:
-    """One document's flat RECORD_COUNTS per type and FIELD_COUNTS per field."""
+def document_counts(
+    alignment: DocumentAlignment, pred: DocumentExtraction | None = None
+) -> tuple[list[int], list[int]]:
+    """One document's flat RECORD_COUNTS per type and FIELD_COUNTS per field.
+
+    The support counts are the prediction's own (`pred.support`); none without a prediction or
+    when its grounding was off.
+    """
     records = [0] * (len(RECORD_TYPES) * len(RECORD_COUNTS))
     fields = [0] * (len(FIELD_KEYS) * len(FIELD_COUNTS))
+    if pred is not None and pred.support:
+        for record_type, support in pred.support.items():
+            base = _TYPE_OFFSET[record_type]
+            for name, at in _SUPPORT_AT.items():
+                records[base + at] += getattr(support, name)
     for match in alignment.matches:
         base = _TYPE_OFFSET[match.record_type]
-        if match.pred is not None:
-            evidence, grounded = grounding(match.pred)
-            records[base + _EVIDENCE] += evidence
-            records[base + _GROUNDED] += grounded
         if match.optional:
             continue
         matched = match.pred is not None and match.gold is not None
@@ -148,15 +181,6 @@ def document_counts(alignment: DocumentAlignment) -> tuple[list[int], list[int]]
                 fields[at + _CORRECT] += field.status in ("correct", "true_negative")
                 fields[at + _COMPARED] += 1
     return records, fields
-
-
-def grounding(record: Company | Person | Deal) -> tuple[int, int]:
-    """(evidence items, grounded ones) of a predicted record; grounded = has a source offset."""
-    grounded = 0
-    for evidence in record.evidence:
-        if evidence.start is not None:
-            grounded += 1
-    return len(record.evidence), grounded
 
 
 def f1_scores(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
@@ -182,7 +206,7 @@ def with_ratios(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def type_table(counts: Counts) -> pd.DataFrame:
-    """Record-level P/R/F1 and grounding per record type, micro over documents."""
+    """Record-level P/R/F1 and support per record type, micro over documents."""
     frame = _record_frame(counts.records.sum(axis=0))
     frame.insert(0, "record_type", list(RECORD_TYPES))
     return frame
@@ -216,7 +240,7 @@ def doc_table(counts: Counts, statuses: dict[str, tuple[DocStatus, str]]) -> pd.
     unscored = [doc_id for doc_id in statuses if doc_id not in scored]
     if unscored:
         frame = pd.concat([frame, pd.DataFrame({"doc_id": unscored})], ignore_index=True)
-        integer_columns = ["tp", "fp", "fn", "evidence", "grounded"]
+        integer_columns = list(RECORD_COUNTS)
         frame[integer_columns] = frame[integer_columns].astype("Int64")
     frame.insert(1, "status", [statuses[d][0] for d in frame["doc_id"]])
     frame["reason"] = [statuses[d][1] for d in frame["doc_id"]]
@@ -224,7 +248,7 @@ def doc_table(counts: Counts, statuses: dict[str, tuple[DocStatus, str]]) -> pd.
 
 
 def overall_table(counts: Counts, by_doc: pd.DataFrame) -> pd.DataFrame:
-    """One row: micro P/R/F1 over all records, macro over documents, document counts, grounding,
+    """One row: micro P/R/F1 over all records, macro over documents, document counts, support,
     then the same micro P/R/F1 over every field of every record (`field_*`): the record level
     says whether a deal is there at all, the field level also whether its values are right."""
     frame = _record_frame(counts.records.sum(axis=(0, 1))[None, :])
@@ -250,18 +274,28 @@ def field_sums(fields: np.ndarray) -> np.ndarray:
 
 
 def _record_frame(sums: np.ndarray) -> pd.DataFrame:
-    """tp/fp/fn with their ratios, then the evidence counts with the grounding rate.
+    """tp/fp/fn with their ratios, then the support counts with their rates.
 
-    The grounding rate is the share of predicted evidence quotes with a verified source span.
+    `support_rate` is the share of checked predicted records whose evidence states every value
+    they claim, `value_support_rate` the same over single values; NaN where nothing was checked.
     """
     frame = with_ratios(pd.DataFrame(sums[:, :3], columns=["tp", "fp", "fn"]))
-    frame["evidence"] = sums[:, 3]
-    frame["grounded"] = sums[:, 4]
-    evidence = sums[:, 3].astype(np.float64)
-    frame["grounding_rate"] = np.divide(
-        sums[:, 4].astype(np.float64), evidence, out=np.full(len(frame), np.nan), where=evidence > 0
-    )
+    for checked, supported, rate in (
+        ("records_checked", "records_supported", "support_rate"),
+        ("values_checked", "values_supported", "value_support_rate"),
+    ):
+        frame[checked] = sums[:, RECORD_COUNTS.index(checked)]
+        frame[supported] = sums[:, RECORD_COUNTS.index(supported)]
+        frame[rate] = _share(frame[supported].to_numpy(), frame[checked].to_numpy())
     return frame
+
+
+def _share(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
+    """part / whole as floats, NaN where whole is 0."""
+    whole = whole.astype(np.float64)
+    return np.divide(
+        part.astype(np.float64), whole, out=np.full(len(whole), np.nan), where=whole > 0
+    )
 
 
 def record_table(alignments: Iterable[DocumentAlignment]) -> pd.DataFrame:

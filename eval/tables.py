@@ -15,6 +15,7 @@ from rich.table import Table
 from eval.score import Evaluation, record_table
 
 EVAL_TABLES = ("overall", "by_type", "by_field", "by_doc")
+CEILING_TITLE = "Candidate recall (ceiling: gold values among the candidates offered to the model)"
 
 
 class OutputFormat(StrEnum):
@@ -32,13 +33,17 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def eval_json(evaluation: Evaluation) -> dict[str, Any]:
-    """The `--format json` object: `overall` as one object, the other tables as row lists."""
-    return {
+    """The `--format json` object: `overall` as one object, the other tables as row lists;
+    `ceiling` only for a run with candidates."""
+    document = {
         "overall": frame_records(evaluation.overall)[0],
         "by_type": frame_records(evaluation.by_type),
         "by_field": frame_records(evaluation.by_field),
         "by_doc": frame_records(evaluation.by_doc),
     }
+    if evaluation.ceiling is not None:
+        document["ceiling"] = frame_records(evaluation.ceiling)
+    return document
 
 
 def print_frames(frames: dict[str, pd.DataFrame], output: OutputFormat, console: Console) -> None:
@@ -94,10 +99,16 @@ def cell(value: Any) -> str:
 
 
 def write_eval(evaluation: Evaluation, out_dir: Path) -> None:
-    """Write the four tables as CSV, per-record outcomes as records.csv, all of it as eval.json."""
+    """Write the four tables (and ceiling.csv for a run with candidates) as CSV, per-record
+    outcomes as records.csv, all of it as eval.json."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in EVAL_TABLES:
         getattr(evaluation, name).to_csv(out_dir / f"{name}.csv", index=False)
+    ceiling = out_dir / "ceiling.csv"
+    if evaluation.ceiling is not None:
+        evaluation.ceiling.to_csv(ceiling, index=False)
+    else:
+        ceiling.unlink(missing_ok=True)  # an older eval's, which eval.json would now contradict
     record_table(evaluation.alignments.values()).to_csv(out_dir / "records.csv", index=False)
     text = json.dumps(eval_json(evaluation), indent=2) + "\n"
     (out_dir / "eval.json").write_text(text, encoding="utf-8")

@@ -91,7 +91,11 @@ def extract(
     max_retries: Annotated[int | None, typer.Option(help="Validation re-asks.")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N documents.")] = None,
     strategy: Annotated[
-        str | None, typer.Option(help="plain (one call) | constrained (enums of spans).")
+        str | None,
+        typer.Option(
+            help="plain (one call) | constrained (questions over the article's candidates); "
+            "default: constrained for local/ models, plain otherwise."
+        ),
     ] = None,
     grounding: Annotated[
         str | None, typer.Option(help="strict (drop unsupported) | flag | off.")
@@ -132,6 +136,21 @@ def print_run_summary(run_dir: Path, manifest: dict[str, Any]) -> None:
         f"{manifest['cache_misses']} misses; tokens {manifest['tokens_in']} in / "
         f"{manifest['tokens_out']} out; {manifest['wall_s']} s"
     )
+    rejected = manifest["rejected"]
+    if any(rejected.values()):
+        console.print(
+            f"grounding ({manifest['grounding']}): {rejected['records_dropped']} records and "
+            f"{rejected['values_dropped']} values dropped, {rejected['records_flagged']} records "
+            f"and {rejected['values_flagged']} values flagged as not supported by their "
+            f"evidence; why: {run_dir / 'rejected.jsonl'}"
+        )
+    support = manifest["support"].get("all")
+    if support and support["support_rate"] is not None:
+        console.print(
+            f"support rate {support['support_rate']:.3f} ({support['records_supported']} of "
+            f"{support['records']} records), values {support['value_support_rate']:.3f}, "
+            "before anything was dropped"
+        )
     failed = sorted(manifest["failed"].items())
     for doc_id, reason in failed[:SHOWN_FAILURES]:
         err_console.print(f"failed: {doc_id}: {reason}")

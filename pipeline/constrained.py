@@ -1,127 +1,362 @@
-"""The constrained strategy: small calls whose JSON Schema only admits spans of the article.
+"""The constrained strategy: small questions whose JSON Schema only admits what the article offers.
 
-The article's own candidates (see pipeline.candidates) become enums: one call picks the
-organisations, one the people, one the deals, whose parties, amounts, percents, dates and
-quotes are all spans of the text. A small model left free invents names and loops; asked
-politely for "all companies" it lists one or none. So each list asks for a minimum number of
-picks (as many as the article offers, up to a few): which ones is still the model's choice,
-and every pick is a real span. The task comes after the article in the prompt, so llama.cpp
-reuses the cached article prefix across a document's calls.
+The article's own candidates (pipeline.candidates) become enums, so a small model can choose
+badly but cannot invent. Per chunk, one call picks the organizations and one the people; then
+each deal candidate (a sentence with a deal word, an amount or a stake, and the organizations
+it or its neighbour names) gets its own question over that passage: is it a deal, which type
+(among those its wording allows), who is on each side, which status. The model never quotes:
+the pipeline knows where every candidate occurs, so it builds each record's evidence from the
+sentences that mention its values, and reads amounts, stakes, valuations and dates from the
+candidate's own mentions.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Union
 
 import instructor
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from pipeline.candidates import Candidates
-from schemas.records import DealStatus, DealType, OrgType, PartyRole
+from eval.normalize import normalize_company
+from pipeline.candidates import (
+    Candidates,
+    DealCandidate,
+    find_candidates,
+    find_deal_candidates,
+    names_in,
+    sentence_spans,
+)
+from schemas.records import (
+    Company,
+    Deal,
+    DocumentExtraction,
+    Evidence,
+    Money,
+    OrgType,
+    Party,
+    Person,
+    Role,
+)
+from schemas.values import parse_date, parse_money, parse_percent
 
-Kind = Literal["companies", "people", "deals"]
+Kind = Literal["companies", "people", "deal"]
 # (at least, at most) picks per call; "at least" is capped by how many candidates there are.
-PICKS: dict[Kind, tuple[int, int]] = {"companies": (5, 8), "people": (2, 4), "deals": (1, 4)}
+PICKS: dict[str, tuple[int, int]] = {"companies": (5, 8), "people": (2, 4)}
 _FORBID = ConfigDict(extra="forbid")
+STATUSES = ("rumored", "in_talks", "agreed", "completed", "terminated")
 
 INSTRUCTIONS: dict[Kind, str] = {
     "companies": (
-        "Pick the organisations (companies, government bodies) this article reports on, most "
-        "important first; not news outlets cited as sources, not products. For each, pick "
-        "its type and the sentence that mentions it."
+        "Pick the organizations (companies, government bodies) this article reports on, most "
+        "important first; not news outlets cited as sources, not products, not places. For "
+        "each, pick its type."
     ),
     "people": (
         "Pick the people this article reports on, most important first; not its authors or "
-        "editors. For each, pick their title and organisation if the article gives them, and "
-        "the sentence that mentions them."
+        "editors. For each, pick their title and organization if the article gives them."
     ),
-    "deals": (
-        "Pick the specific deals between named parties: investments, acquisitions, funding "
-        "rounds, partnerships, contracts. For each, pick the parties and their roles, the "
-        "amount, the stake, the status, the date, and the sentence that reports it."
+    "deal": (
+        "Does this passage report a specific deal between the organizations it names: an "
+        "investment, funding round, acquisition, merger, contract, partnership or licensing "
+        "agreement? Clients, competitors, revenue, valuations and spending plans are no deal. "
+        "If there is no such deal, answer deal_type none. Otherwise give its type, which named "
+        "party is on each side, and its status."
     ),
 }
+# Per deal type, the JSON fields that name its sides and the role each gives its parties.
+# Investors of an investment are split into one deal each; a round keeps them together.
+SIDES: dict[str, tuple[tuple[str, str, bool], ...]] = {
+    "investment": (("investors", "investor", True), ("target", "target", False)),
+    "funding_round": (("investors", "investor", True), ("target", "target", False)),
+    "acquisition": (("acquirer", "acquirer", False), ("target", "target", False)),
+    "merger": (("partners", "partner", True),),
+    "partnership": (("partners", "partner", True),),
+    "contract": (("supplier", "supplier", False), ("customer", "customer", False)),
+    "licensing": (("licensor", "licensor", False), ("licensee", "licensee", False)),
+}
+
+# llama-cpp-python turns an enum value into a grammar literal with json.dumps and escapes only
+# quotes and line breaks after that, not the backslashes json.dumps wrote: a value holding a
+# straight quote, a backslash or a control character yields a broken grammar (the server died
+# of SIGSEGV on one), and one outside the Basic Multilingual Plane (emoji) a surrogate pair.
+# So enum values are labels with those characters replaced, mapped back to the original text.
+_UNSAFE = re.compile(r'["\\\x00-\x1f\x7f]|[^\u0000-\uffff]')
+
+
+def enum_label(text: str) -> str:
+    """The text as an enum value any grammar converter handles: straight quotes become
+    apostrophes, backslashes slashes, control characters spaces, emoji are dropped."""
+    replaced = _UNSAFE.sub(lambda m: {'"': "'", "\\": "/"}.get(m.group(0), " "), text)
+    return " ".join(replaced.split())
+
+
+class Labels:
+    """Enum labels for a list of candidate strings, and the way back to the originals."""
+
+    def __init__(self, originals: Iterable[str]) -> None:
+        self.original: dict[str, str] = {}
+        for text in originals:
+            label = enum_label(text)
+            if label:
+                self.original.setdefault(label, text)
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        return tuple(self.original)
+
+    def enum(self) -> Any:
+        return Literal[self.values]  # type: ignore[valid-type]
+
+    def __call__(self, label: str | None) -> str | None:
+        return None if label is None else self.original.get(label, label)
 
 
 @dataclass(frozen=True)
 class ConstrainedCall:
-    """One call: what it asks for, and the schema its answer must fit."""
+    """One question: the text the model reads, what it asks, the schema its answer must fit,
+    and how the answer becomes records (with evidence from the text, not from the model)."""
 
     kind: Kind
+    text: str
     instruction: str
     response_model: type[BaseModel]
+    interpret: Callable[[str, dict[str, Any]], DocumentExtraction]
 
 
-def _one_of(values: tuple[str, ...]) -> Any:
-    return Literal[values]  # type: ignore[valid-type]
+class Sentences:
+    """The sentences of a text, to build evidence from the mentions of values."""
+
+    def __init__(self, text: str) -> None:
+        self.items = [text[start:end] for start, end in sentence_spans(text)]
+
+    def first(self, *wanted: Iterable[str]) -> str | None:
+        """The first sentence that contains, for each group of `wanted` forms, one of them."""
+        groups = [[form for form in forms if form] for forms in wanted]
+        for sentence in self.items:
+            if all(any(_has_word(sentence, form) for form in forms) for forms in groups):
+                return sentence
+        return None
 
 
-def _optional(values: tuple[str, ...]) -> tuple[Any, Any]:
-    """A required field that is one of `values` or null (always null when there are none)."""
-    return (_one_of(values) | None, ...) if values else (None, None)
+def _has_word(sentence: str, form: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(form)}(?!\w)", sentence) is not None
 
 
-def _call(kind: Kind, item: type[BaseModel], available: int) -> ConstrainedCall:
+def _evidence(sentences: Iterable[str | None]) -> list[Evidence]:
+    return [Evidence(quote=quote) for quote in dict.fromkeys(s for s in sentences if s)]
+
+
+def _picks(kind: str, item: type[BaseModel], available: int) -> type[BaseModel]:
     least, most = PICKS[kind]
     picks = Field(min_length=min(least, available), max_length=most)
     # OpenAISchema: instructor uses the class as it is instead of wrapping it on every call.
-    model = create_model(
+    return create_model(
         f"{kind.title()}Answer",
         __base__=instructor.OpenAISchema,
         **{kind: (list[item], picks)},  # type: ignore[valid-type]
     )
-    return ConstrainedCall(kind, INSTRUCTIONS[kind], model)
 
 
-def calls_for(candidates: Candidates) -> list[ConstrainedCall]:
-    """The calls for one text: companies, people and deals, each when the text offers any."""
-    if not candidates.sentences:
-        return []
-    quote = create_model(
-        "SentencePick", __config__=_FORBID, quote=(_one_of(candidates.sentences), ...)
+def company_call(text: str, candidates: Candidates) -> ConstrainedCall:
+    """Pick organizations; each picked name becomes a company with its article's other forms
+    of the same name as aliases and the sentences naming it as evidence."""
+    names = Labels(candidates.organisations)
+    pick = create_model(
+        "CompanyPick", __config__=_FORBID, name=(names.enum(), ...), org_type=(OrgType, ...)
     )
-    evidence = (list[quote], Field(min_length=1, max_length=1))  # type: ignore[valid-type]
-    calls = []
-    if candidates.organisations:
-        company = create_model(
-            "CompanyPick",
-            __config__=_FORBID,
-            name=(_one_of(candidates.organisations), ...),
-            org_type=(OrgType, ...),
-            evidence=evidence,
-        )
-        calls.append(_call("companies", company, len(candidates.organisations)))
-    if candidates.people:
+    sentences = Sentences(text)
+
+    def interpret(doc_id: str, answer: dict[str, Any]) -> DocumentExtraction:
+        companies = []
+        for item in answer["companies"]:
+            name = names(item["name"])
+            assert name is not None
+            forms = same_company(name, candidates.organisations)
+            main = most_used(forms, text)
+            aliases = [form for form in forms if form != main]
+            quotes = [sentences.first([main])] + [sentences.first([alias]) for alias in aliases]
+            companies.append(
+                Company(
+                    name=main,
+                    aliases=aliases,
+                    org_type=item["org_type"],
+                    evidence=_evidence(quotes),
+                )
+            )
+        return DocumentExtraction(doc_id=doc_id, companies=companies)
+
+    model = _picks("companies", pick, len(names.values))
+    return ConstrainedCall("companies", text, INSTRUCTIONS["companies"], model, interpret)
+
+
+def same_company(name: str, organizations: Iterable[str]) -> list[str]:
+    """The forms of one organization the article uses ("Meta", "Meta Platforms Inc."), in
+    order of first appearance among the candidates."""
+    key = normalize_company(name)
+    return [form for form in organizations if normalize_company(form) == key] or [name]
+
+
+def most_used(forms: list[str], text: str) -> str:
+    """The form written most often (a shorter form inside a longer one does not count);
+    ties go to the longer form."""
+    counts = Counter(names_in_text(text, forms))
+    return max(forms, key=lambda form: (counts[form], len(form)))
+
+
+def names_in_text(text: str, forms: list[str]) -> list[str]:
+    """Every whole-word occurrence of the forms, a longer one first."""
+    found = []
+    for sentence in Sentences(text).items:
+        remaining = sentence
+        for form in sorted(forms, key=len, reverse=True):
+            pattern = rf"(?<!\w){re.escape(form)}(?!\w)"
+            found += [form] * len(re.findall(pattern, remaining))
+            remaining = re.sub(pattern, " ", remaining)
+    return found
+
+
+def person_call(text: str, candidates: Candidates) -> ConstrainedCall:
+    """Pick people with their titles and organizations; the evidence is the sentence naming
+    the person and, per role, one naming the person (or surname) with the title."""
+    names = Labels(candidates.people)
+    titles = Labels(candidates.titles)
+    organizations = Labels(candidates.organisations)
+    fields: dict[str, Any] = {"name": (names.enum(), ...)}
+    if titles.values:
+        organization = organizations.enum() | None if organizations.values else None
         role = create_model(
             "RolePick",
             __config__=_FORBID,
-            title=(_one_of(candidates.titles), ...) if candidates.titles else (None, None),
-            organization=_optional(candidates.organisations),
+            title=(titles.enum(), ...),
+            organization=(organization, ...),
         )
-        person = create_model(
-            "PersonPick",
-            __config__=_FORBID,
-            name=(_one_of(candidates.people), ...),
-            roles=(list[role], Field(max_length=2 if candidates.titles else 0)),  # type: ignore[valid-type]
-            evidence=evidence,
+        fields["roles"] = (list[role], Field(max_length=2))  # type: ignore[valid-type]
+    pick = create_model("PersonPick", __config__=_FORBID, **fields)
+    sentences = Sentences(text)
+
+    def interpret(doc_id: str, answer: dict[str, Any]) -> DocumentExtraction:
+        people = []
+        for item in answer["people"]:
+            name = names(item["name"])
+            assert name is not None
+            forms = [name, name.split()[-1]]
+            quotes = [sentences.first([name])]
+            roles = []
+            for picked in item.get("roles", []):
+                title, organization = titles(picked["title"]), organizations(picked["organization"])
+                assert title is not None
+                roles.append(Role(title=title, organization=organization))
+                with_org = sentences.first(forms, [title], [organization]) if organization else None
+                quotes.append(with_org or sentences.first(forms, [title]))
+            people.append(Person(name=name, roles=roles, evidence=_evidence(quotes)))
+        return DocumentExtraction(doc_id=doc_id, people=people)
+
+    model = _picks("people", pick, len(names.values))
+    return ConstrainedCall("people", text, INSTRUCTIONS["people"], model, interpret)
+
+
+def deal_call(candidate: DealCandidate) -> ConstrainedCall:
+    """One deal candidate's question: a union of "none" and one shape per deal type its wording
+    allows, each naming its sides from the organizations (and, as investors, people) offered."""
+    organizations = Labels(candidate.organizations)
+    parties = Labels((*candidate.organizations, *candidate.people))
+    statuses = Literal[tuple(s for s in STATUSES if s in candidate.statuses)]  # type: ignore[misc]
+    shapes: list[Any] = [
+        create_model("NoDeal", __config__=_FORBID, deal_type=(Literal["none"], ...))
+    ]
+    for deal_type in (t for t in SIDES if t in candidate.types):
+        fields: dict[str, Any] = {"deal_type": (Literal[deal_type], ...)}  # type: ignore[valid-type]
+        for key, role, many in SIDES[deal_type]:
+            names = parties if role == "investor" else organizations
+            if many:
+                least = 2 if role == "partner" else 1
+                fields[key] = (list[names.enum()], Field(min_length=least, max_length=3))
+            else:
+                fields[key] = (names.enum(), ...)
+        fields["status"] = (statuses, ...)
+        shapes.append(
+            create_model(deal_type.title().replace("_", ""), __config__=_FORBID, **fields)
         )
-        calls.append(_call("people", person, len(candidates.people)))
-    if len(candidates.names) >= 2:
-        names = _one_of(candidates.names)
-        party = create_model(
-            "PartyPick", __config__=_FORBID, name=(names, ...), role=(PartyRole, ...)
+    model = create_model(
+        "DealAnswer",
+        __base__=instructor.OpenAISchema,
+        answer=(Union[tuple(shapes)], ...),  # type: ignore[valid-type]  # noqa: UP007
+    )
+    sentences = Sentences(candidate.passage)
+
+    def interpret(doc_id: str, answer: dict[str, Any]) -> DocumentExtraction:
+        return DocumentExtraction(
+            doc_id=doc_id, deals=deals_from(answer["answer"], candidate, parties, sentences)
         )
-        deal = create_model(
-            "DealPick",
-            __config__=_FORBID,
-            deal_type=(DealType, ...),
-            parties=(list[party], Field(min_length=2, max_length=3)),  # type: ignore[valid-type]
-            amount=_optional(candidates.amounts),
-            stake_percent=_optional(candidates.percents),
-            status=(DealStatus, ...),
-            date=_optional(candidates.dates),
-            evidence=evidence,
-        )
-        calls.append(_call("deals", deal, 1))
-    return calls
+
+    return ConstrainedCall("deal", candidate.passage, INSTRUCTIONS["deal"], model, interpret)
+
+
+def deals_from(
+    answer: dict[str, Any], candidate: DealCandidate, labels: Labels, sentences: Sentences
+) -> list[Deal]:
+    """The deals one answer reports: none, one, or one per investor of an investment."""
+    deal_type = answer["deal_type"]
+    if deal_type == "none":
+        return []
+    sides: list[list[tuple[str, str]]] = []
+    for key, role, many in SIDES[deal_type]:
+        picked = answer[key] if many else [answer[key]]
+        names = [labels(label) for label in dict.fromkeys(picked)]
+        sides.append([(name, role) for name in names if name])
+    if deal_type == "investment":  # one deal per investor (gold/GUIDELINES.md 5.2)
+        groups = [[investor, *sides[1]] for investor in sides[0]]
+    else:
+        groups = [[party for side in sides for party in side]]
+    deals = []
+    for group in groups:
+        names = [name for name, _ in group]
+        if len(set(names)) < 2 or len(set(names)) < len(names):
+            continue  # a party on both sides, or one party alone: no deal
+        deals.append(_deal(deal_type, group, answer["status"], candidate, sentences))
+    return deals
+
+
+def _deal(
+    deal_type: str,
+    group: list[tuple[str, str]],
+    status: str,
+    candidate: DealCandidate,
+    sentences: Sentences,
+) -> Deal:
+    """A deal with the amount, valuation, stake and date of the candidate's own sentence, and
+    as evidence that sentence plus, for a party it only describes, the one naming it."""
+    quotes = [candidate.sentence]
+    for name, _ in group:
+        if not names_in(candidate.sentence, (name,)):
+            quotes.insert(0, sentences.first([name]))
+    return Deal(
+        deal_type=deal_type,  # type: ignore[arg-type]
+        parties=[Party(name=name, role=role) for name, role in group],  # type: ignore[arg-type]
+        amount=Money.model_validate(parse_money(candidate.amount)) if candidate.amount else None,
+        valuation=(
+            Money.model_validate(parse_money(candidate.valuation)) if candidate.valuation else None
+        ),
+        stake_percent=parse_percent(candidate.stake) if candidate.stake else None,
+        status=status,  # type: ignore[arg-type]
+        date=parse_date(candidate.date) if candidate.date else None,
+        evidence=_evidence(quotes),
+    )
+
+
+def calls_for(text: str) -> tuple[list[ConstrainedCall], Candidates, list[DealCandidate]]:
+    """The questions for one text (an article or a chunk of one), with the candidates they
+    offer: organizations, people, then one question per deal candidate."""
+    candidates = find_candidates(text)
+    deal_candidates = find_deal_candidates(text, candidates)
+    calls = []
+    if candidates.organisations:
+        calls.append(company_call(text, candidates))
+    if candidates.people:
+        calls.append(person_call(text, candidates))
+    calls += [deal_call(candidate) for candidate in deal_candidates]
+    return calls, candidates, deal_candidates

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -10,17 +11,27 @@ from typing import Any
 
 from pipeline import constrained
 from pipeline.cache import CachedAnswer, CacheEntry, ResponseCache
-from pipeline.candidates import find_candidates
+from pipeline.candidates import Candidates, DealCandidate
 from pipeline.chunking import input_budget_chars, merge_extractions, split_text
 from pipeline.documents import Document
 from pipeline.errors import DealxError
 from pipeline.prompts import PromptTemplate
 from pipeline.providers import Endpoint
 from pipeline.request import ModelRequest, RequestSettings
-from pipeline.response import ArticleExtraction, to_document
+from pipeline.response import ArticleExtraction
 from pipeline.settings import Settings
 from pipeline.transport import CallCounters, current_counters
 from schemas.records import DocumentExtraction
+from schemas.values import parse_amount
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """One document's merged extraction and, for the constrained strategy, what its questions
+    offered the model (written to RUN_DIR/candidates/ for the eval's ceiling)."""
+
+    record: DocumentExtraction
+    candidates: dict[str, Any] | None = None
 
 
 class ReplayMiss(DealxError):
@@ -81,6 +92,41 @@ class DocStats:
         self.server_models |= other.server_models
 
 
+def add_offered(
+    offered: dict[str, Any] | None, doc_id: str, candidates: Candidates, deals: list[DealCandidate]
+) -> dict[str, Any]:
+    """Add one chunk's candidates to a document's RUN_DIR/candidates/<doc_id>.json content."""
+    if offered is None:
+        offered = {"doc_id": doc_id, **{key: [] for key in OFFERED_KEYS}}
+    amounts = [{"text": a, "value": parse_amount(a)} for a in candidates.amounts]
+    chunk = {
+        "organizations": list(candidates.organisations),
+        "people": list(candidates.people),
+        "titles": list(candidates.titles),
+        "amounts": amounts,
+        "percents": list(candidates.percents),
+        "dates": list(candidates.dates),
+        "deals": [
+            {
+                "sentence": deal.sentence,
+                "context": deal.context,
+                "parties": list(deal.organizations),
+                "people": list(deal.people),
+                "types": list(deal.types),
+                "statuses": list(deal.statuses),
+            }
+            for deal in deals
+        ],
+    }
+    for key in OFFERED_KEYS:
+        seen = {json.dumps(item, sort_keys=True) for item in offered[key]}
+        offered[key] += [i for i in chunk[key] if json.dumps(i, sort_keys=True) not in seen]
+    return offered
+
+
+OFFERED_KEYS = ("organizations", "people", "titles", "amounts", "percents", "dates", "deals")
+
+
 def _provenance() -> dict[str, str]:
     packages = (
         "dealx",
@@ -136,10 +182,12 @@ class Extractor:
         self.provenance = _provenance()
         self.schemas_used: set[str] = set()
 
-    def requests_for(self, document: Document) -> list[ModelRequest]:
+    def requests_for(self, document: Document) -> tuple[list[ModelRequest], dict[str, Any] | None]:
         """The requests for one document: per chunk (one unless the article exceeds the context
-        budget), one call (plain) or one call per record type over its candidates (constrained)."""
+        budget), one call (plain) or the constrained strategy's questions over its candidates;
+        and for the latter, the candidates offered."""
         requests = []
+        offered: dict[str, Any] | None = None
         for chunk in split_text(document.text, self.max_chunk_chars):
             if self.settings.strategy == "plain":
                 requests.append(
@@ -152,28 +200,34 @@ class Extractor:
                     )
                 )
                 continue
-            for call in constrained.calls_for(find_candidates(chunk)):
+            calls, candidates, deals = constrained.calls_for(chunk)
+            offered = add_offered(offered, document.doc_id, candidates, deals)
+            for call in calls:
                 requests.append(
                     ModelRequest(
                         document.doc_id,
-                        self.prompt.render(chunk, task=call.instruction),
+                        self.prompt.render(call.text, task=call.instruction),
                         call.response_model,
                         self.endpoint.extra_body(call.response_model),
                         self.request_settings,
+                        interpret=call.interpret,
                     )
                 )
         self.schemas_used.update(request.schema_sha256 for request in requests)
-        return requests
+        return requests, offered
 
-    async def extract(self, document: Document, stats: DocStats) -> DocumentExtraction:
+    async def extract(self, document: Document, stats: DocStats) -> Extracted:
         """Extract one document, counting into `stats` (also when a chunk fails and this
         raises, so a failed document's retries are counted too)."""
         answers = []
-        for request in self.requests_for(document):
+        requests, offered = self.requests_for(document)
+        for request in requests:
             answer, hit = await self.answer(request, stats)
             stats.add(answer, hit)
-            answers.append(to_document(document.doc_id, answer.record))
-        return merge_extractions(answers)
+            answers.append(request.interpret(document.doc_id, answer.record))
+        if not answers:
+            return Extracted(DocumentExtraction(doc_id=document.doc_id), offered)
+        return Extracted(merge_extractions(answers), offered)
 
     async def answer(self, request: ModelRequest, stats: DocStats) -> tuple[CachedAnswer, bool]:
         """The answer to a request and whether it came from the cache; calls the model on a

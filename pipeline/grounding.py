@@ -1,9 +1,17 @@
-"""Ground an extraction in its article: find every quote's span, check every key value.
+"""Ground an extraction in its article: a record is kept only when its own evidence supports it.
 
-Quotes are located in three steps (exact, then normalised, then fuzzy with rapidfuzz), and
-offsets always index the original text, so `text[start:end]` is the span. Names, amounts,
-percents and years must occur in the article. `strict` drops what is unsupported, `flag` keeps
-it marked `grounded: false`; either way every finding is reported for rejected.jsonl.
+Each evidence quote is located in the original text (exact, then normalized, then fuzzy with
+rapidfuzz). Then every value that comes from the text is looked for *inside the located quotes*
+of its record, not anywhere in the article: a company's name or an alias, a person's name or
+surname, every party of a deal (by name or its company's alias), each amount and valuation by
+value within rounding ("$14.3 billion" = 14,300,000,000), the stake, the date, titles,
+organizations, the founding year and the headquarters. A found value gets a `ValueSpan` with
+the offsets of its own mention, so `text[start:end]` is the value as written.
+
+A value the evidence does not state is dropped under `strict` and flagged under `flag`; a
+record whose identifying values (name; a deal's parties) or evidence are unsupported is dropped
+or flagged as a whole. Every such finding names the value, the quotes and the reason, for
+rejected.jsonl, and the support counts (before anything was dropped) go into the extraction.
 """
 
 from __future__ import annotations
@@ -11,26 +19,74 @@ from __future__ import annotations
 import re
 import unicodedata
 from array import array
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
 from rapidfuzz import fuzz
 
-from eval.normalize import normalize_company
+from eval.normalize import LEGAL_SUFFIXES, fold, normalize_company, normalize_title
 from pipeline.settings import Grounding
-from schemas.records import Company, Deal, DocumentExtraction, Person, record_label
-from schemas.values import amounts_in
+from schemas.records import (
+    Company,
+    Deal,
+    DocumentExtraction,
+    Evidence,
+    Person,
+    Role,
+    Support,
+    ValueSpan,
+    record_label,
+)
+from schemas.values import parse_date
 
 FUZZY_MIN_SCORE = 90.0
 MONEY_REL_TOL = 0.005  # a value must be the article's number, give or take rounding
 
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "“": '"', "”": '"', "„": '"', "′": "'"})
+_SCALE_WORDS = {
+    "thousand": 1e3,
+    "k": 1e3,
+    "million": 1e6,
+    "mn": 1e6,
+    "m": 1e6,
+    "billion": 1e9,
+    "bn": 1e9,
+    "b": 1e9,
+    "trillion": 1e12,
+    "tn": 1e12,
+}
+# An amount as written: an optional currency sign, the number, an optional scale word.
+_MONEY = re.compile(
+    r"(?:(?:US|HK|C|A|S|R)?\$|€|£|¥|₹)?\s?(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+    r"(?:\s?-?\s?(thousand|million|billion|trillion|bn|mn|tn|[kmb])\b)?",
+    re.IGNORECASE,
+)
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s?(?:%|percent\b|per cent\b)", re.IGNORECASE)
+_MONTH_NAMES = (
+    "January|February|March|April|May|June|July|August|September|October|November|December|"
+    "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
+)
+_DATE = re.compile(
+    rf"\b(?:(?:{_MONTH_NAMES})\.?(?:\s+\d{{1,2}}(?:st|nd|rd|th)?,?)?(?:\s+\d{{4}})?|\d{{4}})\b"
+)
 _YEAR = re.compile(r"\b(1[6-9]\d\d|20\d\d|2100)\b")
+# How a title is written when its normal form is not: "CEO" as "chief executive officer",
+# "co-founder" as "founded by", "head of <unit>" as "lead <unit>".
+_TITLE_VARIANTS: dict[str, tuple[str, ...]] = {
+    "ceo": ("ceo", "chief executive officer", "chief executive"),
+    "cfo": ("cfo", "chief financial officer"),
+    "cto": ("cto", "chief technology officer"),
+    "coo": ("coo", "chief operating officer"),
+    "co founder": ("co-founder", "cofounder", "co-founded", "founder", "founded"),
+    "founder": ("founder", "founded"),
+    "chair": ("chair", "chairman", "chairwoman", "chairperson"),
+}
+Action = Literal["dropped", "flagged"]
 
 
-def normalise(text: str) -> tuple[str, array[int]]:
+def normalize(text: str) -> tuple[str, array[int]]:
     """NFKC, straight quotes, one space for any whitespace run, case-folded; plus, for each
     character of the result, the offset in `text` it came from (and a final sentinel). The
     offsets are a compact array: a list of Python ints costs 36 bytes a character, 180 MB for
@@ -50,16 +106,23 @@ def normalise(text: str) -> tuple[str, array[int]]:
 
 
 def occurs_as_words(needle: str, haystack: str) -> bool:
-    """Whether `needle` occurs in `haystack` with no word character glued to either end, as
-    the regex (?<!\\w)needle(?!\\w) would say; a plain search, because compiling each name
-    into a regex cost more than the rest of grounding."""
-    start = haystack.find(needle)
-    while start >= 0:
-        end = start + len(needle)
-        if not (_word_char_at(haystack, start - 1) or _word_char_at(haystack, end)):
-            return True
-        start = haystack.find(needle, start + 1)
-    return False
+    """Whether `needle` occurs in `haystack` with no word character glued to either end."""
+    return find_word(needle, haystack) >= 0
+
+
+def find_word(needle: str, haystack: str, start: int = 0) -> int:
+    """The first position of `needle` in `haystack` from `start` with no word character glued
+    to either end, as the regex (?<!\\w)needle(?!\\w) would find it, or -1; a plain search,
+    because compiling each name into a regex cost more than the rest of grounding."""
+    if not needle:
+        return -1
+    position = haystack.find(needle, start)
+    while position >= 0:
+        end = position + len(needle)
+        if not (_word_char_at(haystack, position - 1) or _word_char_at(haystack, end)):
+            return position
+        position = haystack.find(needle, position + 1)
+    return -1
 
 
 def _word_char_at(text: str, index: int) -> bool:
@@ -72,211 +135,371 @@ class Span:
 
     start: int
     end: int
-    method: Literal["exact", "normalised", "fuzzy"]
+    method: Literal["exact", "normalized", "fuzzy"]
+
+
+Mention = tuple[int, int]  # start and end of a value's mention in the original text
 
 
 @dataclass
 class Article:
-    """An article prepared for grounding: the values it mentions and, computed only when an
-    exact match fails, its normalised form."""
+    """An article prepared for grounding; its normalized form is computed only when an exact
+    match fails."""
 
     text: str
 
     @cached_property
-    def _normalised(self) -> tuple[str, array[int]]:
-        return normalise(self.text)
-
-    @property
-    def normalised(self) -> str:
-        return self._normalised[0]
-
-    def _original_span(self, start: int, end: int) -> tuple[int, int]:
-        index = self._normalised[1]
-        return index[start], index[end - 1] + 1
+    def _normalized(self) -> tuple[str, array[int]]:
+        return normalize(self.text)
 
     def locate(self, quote: str) -> Span | None:
-        """The span of `quote` in the text: exact, else normalised, else fuzzy (score >= 90)."""
+        """The span of `quote` in the text: exact, else normalized, else fuzzy (score >= 90)."""
         position = self.text.find(quote)
         if position >= 0:
             return Span(position, position + len(quote), "exact")
-        wanted = normalise(quote)[0].strip()
+        wanted = normalize(quote)[0].strip()
         if not wanted:
             return None
-        position = self.normalised.find(wanted)
+        normalized, index = self._normalized
+        position = normalized.find(wanted)
         if position >= 0:
-            return Span(*self._original_span(position, position + len(wanted)), "normalised")
+            end = position + len(wanted)
+            return Span(index[position], index[end - 1] + 1, "normalized")
         if len(wanted) < 12:  # too short for a fuzzy match to mean anything
             return None
-        found = fuzz.partial_ratio_alignment(wanted, self.normalised, score_cutoff=FUZZY_MIN_SCORE)
+        found = fuzz.partial_ratio_alignment(wanted, normalized, score_cutoff=FUZZY_MIN_SCORE)
         if found is None or found.dest_end <= found.dest_start:
             return None
-        return Span(*self._original_span(found.dest_start, found.dest_end), "fuzzy")
+        return Span(index[found.dest_start], index[found.dest_end - 1] + 1, "fuzzy")
 
-    @cached_property
-    def folded(self) -> str:
-        return self.text.casefold()
+    def find_phrase(self, forms: Iterable[str], regions: Iterable[Mention]) -> Mention | None:
+        """The first whole-word mention of any of `forms` inside `regions` of the text, matched
+        normalized (case, curly quotes, NBSP, NFKC); offsets index the original text."""
+        wanted = [w for w in dict.fromkeys(normalize(f)[0].strip() for f in forms) if w]
+        best: Mention | None = None
+        for start, end in regions:
+            normalized, index = normalize(self.text[start:end])
+            for form in wanted:
+                at = find_word(form, normalized)
+                if at >= 0:
+                    found = (start + index[at], start + index[at + len(form) - 1] + 1)
+                    best = found if best is None or found < best else best
+        return best
 
-    def mentions_name(self, name: str) -> bool:
-        """Whether the name, or the name without a legal suffix ("Meta Platforms Inc." ->
-        "Meta Platforms"), occurs as whole words in the article."""
-        for form in {name.strip(), normalize_company(name)}:
-            # The case-folded search settles nearly every name without normalising the text.
-            if form and occurs_as_words(form.casefold(), self.folded):
-                return True
-            wanted = normalise(form)[0].strip()
-            if wanted and occurs_as_words(wanted, self.normalised):
-                return True
-        return False
+    def find_pattern(
+        self, pattern: re.Pattern[str], regions: Iterable[Mention], accept: Callable[[Any], bool]
+    ) -> Mention | None:
+        """The first match of `pattern` inside `regions` that `accept` takes."""
+        for start, end in sorted(regions):
+            for match in pattern.finditer(self.text, start, end):
+                if accept(match):
+                    return match.start(), match.end()
+        return None
 
-    @cached_property
-    def amounts(self) -> list[float]:
-        return amounts_in(self.text)
+    @property
+    def whole(self) -> list[Mention]:
+        return [(0, len(self.text))]
 
-    @cached_property
-    def percents(self) -> set[float]:
-        return {float(match.group(1)) for match in _PERCENT.finditer(self.text)}
 
-    @cached_property
-    def years(self) -> set[str]:
-        return set(_YEAR.findall(self.text))
+def name_forms(name: str) -> list[str]:
+    """A name and its shorter forms without legal suffixes: "Meta Platforms Inc." ->
+    ["Meta Platforms Inc.", "Meta Platforms", "Meta"]."""
+    forms = [name.strip()]
+    words = forms[0].split()
+    while len(words) > 1 and fold(words[-1]) in LEGAL_SUFFIXES:
+        words.pop()
+        forms.append(" ".join(words).rstrip(","))
+    return forms
 
-    def mentions_amount(self, value: float) -> bool:
-        return any(abs(value - seen) <= MONEY_REL_TOL * max(value, seen) for seen in self.amounts)
+
+def person_forms(name: str) -> list[str]:
+    """A person's full name, then the surname alone ("Alexandr Wang" -> "Wang")."""
+    words = name.split()
+    return [name.strip(), words[-1]] if len(words) > 1 else [name.strip()]
+
+
+def title_forms(title: str) -> list[str]:
+    """How a title may be written: its own words, and the variants of its normal form."""
+    core = normalize_title(title).removeprefix("former ")
+    forms = [title, core, *_TITLE_VARIANTS.get(core, ())]
+    if core.startswith("head of "):
+        unit = core.removeprefix("head of ")
+        forms += [f"lead a new {unit}", f"lead a {unit}", f"lead the {unit}", f"lead {unit}"]
+        forms += [f"leads {unit}", f"head of the {unit}"]
+    return forms
+
+
+def _money_value(match: re.Match[str]) -> float:
+    number = float(match.group(1).replace(",", ""))
+    scale = match.group(2)
+    return number * _SCALE_WORDS[scale.lower()] if scale else number
+
+
+def _money_agrees(value: float) -> Callable[[re.Match[str]], bool]:
+    return lambda m: abs(_money_value(m) - value) <= MONEY_REL_TOL * max(value, _money_value(m))
+
+
+def _date_agrees(date: str) -> Callable[[re.Match[str]], bool]:
+    """A date mention agrees at the record's granularity; a month written without its year
+    ("in March") states the month of a date whose year the article leaves implicit."""
+
+    def accept(match: re.Match[str]) -> bool:
+        written = match.group(0)
+        try:
+            mention = parse_date(written)
+        except ValueError:
+            if not re.match(_MONTH_NAMES, written) or len(date) < 7:
+                return False
+            try:
+                month = parse_date(f"{written} 2000")[5:7]
+            except ValueError:
+                return False
+            return date[5:7] == month
+        return len(mention) >= len(date) and mention[: len(date)] == date
+
+    return accept
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One unsupported record or value, as written to rejected.jsonl."""
+    """One unsupported record or value, as written to rejected.jsonl: which value, in which
+    quotes, why, and what grounding did about it."""
 
     record_type: str
+    index: int  # the record's position in the document's list of its type, before grounding
     record: str
     field: str
     value: Any
+    quotes: list[str]
     reason: str
-    action: Literal["dropped", "flagged"]
+    action: Action
+    level: Literal["record", "value"]
 
     def to_json(self, doc_id: str) -> dict[str, Any]:
         return {"doc_id": doc_id, **self.__dict__}
 
 
 @dataclass
-class _Checker:
-    """Checks records one by one, collecting findings; strict drops, flag marks."""
+class _Check:
+    """The grounding of one record: its located evidence, the spans of the values found in
+    it, and what was not found."""
 
     article: Article
     mode: Grounding
-    findings: list[Finding] = field(default_factory=list)
-
-    def company(self, company: Company) -> Company | None:
-        check = _RecordCheck(self, "company", company)
-        check.require(self.article.mentions_name(company.name), "name", company.name)
-        aliases = check.keep("aliases", company.aliases, self.article.mentions_name)
-        return check.finish(aliases=aliases)
-
-    def person(self, person: Person) -> Person | None:
-        check = _RecordCheck(self, "person", person)
-        check.require(self.article.mentions_name(person.name), "name", person.name)
-        roles = check.keep(
-            "roles",
-            person.roles,
-            lambda role: not role.organization or self.article.mentions_name(role.organization),
-        )
-        return check.finish(roles=roles)
-
-    def deal(self, deal: Deal) -> Deal | None:
-        check = _RecordCheck(self, "deal", deal)
-        for party in deal.parties:
-            check.require(self.article.mentions_name(party.name), "parties", party.name)
-        amounts = self.article.mentions_amount
-        update = {
-            "amount": check.value("amount", deal.amount, lambda m: amounts(m.value)),
-            "valuation": check.value("valuation", deal.valuation, lambda m: amounts(m.value)),
-            "stake_percent": check.value(
-                "stake_percent", deal.stake_percent, lambda p: p in self.article.percents
-            ),
-            "date": check.value("date", deal.date, lambda d: d[:4] in self.article.years),
-        }
-        return check.finish(**update)
-
-
-@dataclass
-class _RecordCheck:
-    """The findings about one record: record-level ones drop it (strict), value-level ones
-    drop the value (strict); in flag mode either marks the record `grounded: false`."""
-
-    checker: _Checker
     kind: str
+    index: int
     record: Company | Person | Deal
-    problems: int = 0
-    record_problems: int = 0
+    findings: list[Finding]
+    regions: list[Mention] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+    spans: list[ValueSpan] = field(default_factory=list)
+    values: int = 0
+    supported: int = 0
+    identity_lost: bool = False
 
     @property
     def strict(self) -> bool:
-        return self.checker.mode == "strict"
+        return self.mode == "strict"
 
-    def _note(self, name: str, value: Any, reason: str) -> None:
-        action: Literal["dropped", "flagged"] = "dropped" if self.strict else "flagged"
-        label = record_label(self.record)
-        if hasattr(value, "model_dump"):  # a Money or Role is reported as its fields
-            value = value.model_dump()
-        self.checker.findings.append(Finding(self.kind, label, name, value, reason, action))
-        self.problems += 1
-
-    def require(self, supported: bool, name: str, value: Any) -> None:
-        """A value the record stands or falls with (a name, a party)."""
-        if not supported:
-            self._note(name, value, f"{name} not in the article")
-            self.record_problems += 1
-
-    def value(self, name: str, value: Any, supported: Any) -> Any:
-        """A single value: kept when supported (or absent), else dropped or flagged."""
-        if value is None or supported(value):
-            return value
-        self._note(name, value, f"{name} not in the article")
-        return None if self.strict else value
-
-    def keep(self, name: str, items: list[Any], supported: Any) -> list[Any]:
-        """The items of a list field that are supported (in flag mode: all of them)."""
-        kept = []
-        for item in items:
-            if supported(item):
-                kept.append(item)
+    def locate_evidence(self) -> None:
+        for item in self.record.evidence:
+            span = self.article.locate(item.quote)
+            if span is not None:
+                self.regions.append((span.start, span.end))
+                located = {"start": span.start, "end": span.end, "grounded": True}
+                self.evidence.append(item.model_copy(update=located))
                 continue
-            self._note(name, item, f"{name} not in the article")
+            self._note("evidence", item.quote, "quote not found in the article", "value")
             if not self.strict:
-                kept.append(item)
-        return kept
+                self.evidence.append(item.model_copy(update={"grounded": False}))
+        if not self.regions:
+            self._note("evidence", None, "no evidence quote found in the article", "record")
+            self.identity_lost = True
+
+    def _note(self, name: str, value: Any, reason: str, level: Literal["record", "value"]) -> None:
+        action: Action = "dropped" if self.strict else "flagged"
+        if hasattr(value, "model_dump"):  # a Money or Role is reported as its fields
+            value = value.model_dump(exclude={"spans"})
+        quotes = [item.quote for item in self.record.evidence]
+        label = record_label(self.record)
+        finding = Finding(self.kind, self.index, label, name, value, quotes, reason, action, level)
+        self.findings.append(finding)
+
+    def _span(self, name: str, mention: Mention, grounded: bool = True) -> None:
+        start, end = mention
+        text = self.article.text[start:end]
+        self.spans.append(ValueSpan(field=name, text=text, start=start, end=end, grounded=grounded))
+
+    def value(
+        self,
+        name: str,
+        value: Any,
+        find: Callable[[list[Mention]], Mention | None],
+        *,
+        identifying: bool = False,
+    ) -> bool:
+        """Look for one value in the evidence; returns whether to keep it. An identifying value
+        that is not there costs the whole record (see `finish`); any other is dropped (strict)
+        or flagged."""
+        self.values += 1
+        found = find(self.regions) if self.regions else None
+        if found is not None:
+            self.supported += 1
+            self._span(name, found)
+            return True
+        level: Literal["record", "value"] = "record" if identifying else "value"
+        self._note(name, value, f"{name} is not in the record's evidence", level)
+        self.identity_lost |= identifying
+        if self.strict:
+            return identifying  # an identifying value goes with its record, not alone
+        elsewhere = find(self.article.whole)
+        if elsewhere is not None:
+            self._span(name, elsewhere, grounded=False)
+        return True
+
+    def phrase(self, forms: list[str]) -> Callable[[list[Mention]], Mention | None]:
+        return lambda regions: self.article.find_phrase(forms, regions)
 
     def finish(self, **update: Any) -> Any:
         """The grounded record, or None when strict mode drops it."""
-        evidence = []
-        for item in self.record.evidence:
-            span = self.checker.article.locate(item.quote)
-            if span is not None:
-                located = {"start": span.start, "end": span.end, "grounded": True}
-                evidence.append(item.model_copy(update=located))
-                continue
-            self._note("evidence", item.quote, "quote not found in the article")
-            if not self.strict:
-                evidence.append(item.model_copy(update={"grounded": False}))
-        if not any(item.grounded for item in evidence):
-            self._note("evidence", None, "no evidence quote found in the article")
-            self.record_problems += 1
-        if self.record_problems and self.strict:
+        if self.identity_lost and self.strict:
             return None
-        grounded = self.strict or self.problems == 0
-        return self.record.model_copy(update={**update, "evidence": evidence, "grounded": grounded})
+        problems = self.supported < self.values or len(self.evidence) < len(self.record.evidence)
+        grounded = self.strict or not (problems or self.identity_lost)
+        changes = {**update, "evidence": self.evidence, "spans": self.spans, "grounded": grounded}
+        return self.record.model_copy(update=changes)
+
+    @property
+    def fully_supported(self) -> bool:
+        """Before anything was dropped: the evidence is there and states every value."""
+        located_all = len(self.regions) == len(self.record.evidence) > 0
+        return located_all and self.supported == self.values and not self.identity_lost
+
+
+@dataclass
+class _Grounder:
+    """Grounds the records of one document, collecting findings and support counts."""
+
+    article: Article
+    mode: Grounding
+    aliases: dict[str, list[str]]
+    findings: list[Finding] = field(default_factory=list)
+    support: dict[str, Support] = field(default_factory=dict)
+
+    def _start(self, kind: str, record: Company | Person | Deal) -> _Check:
+        index = self.support[kind].records if kind in self.support else 0
+        check = _Check(self.article, self.mode, kind, index, record, self.findings)
+        check.locate_evidence()
+        return check
+
+    def _count(self, kind: str, check: _Check) -> None:
+        counts = self.support.setdefault(kind, Support())
+        counts.records += 1
+        counts.records_supported += check.fully_supported
+        counts.values += check.values
+        counts.values_supported += check.supported
+
+    def company(self, company: Company) -> Company | None:
+        check = self._start("company", company)
+        forms = [*name_forms(company.name), *company.aliases]
+        check.value("name", company.name, check.phrase(forms), identifying=True)
+        aliases = [
+            alias
+            for index, alias in enumerate(company.aliases)
+            if check.value(f"aliases[{index}]", alias, check.phrase([alias]))
+        ]
+        update: dict[str, Any] = {"aliases": aliases}
+        if company.founded_year is not None:
+            year = str(company.founded_year)
+            found = check.phrase([year])
+            update["founded_year"] = (
+                company.founded_year if check.value("founded_year", year, found) else None
+            )
+        if company.headquarters is not None:
+            place = company.headquarters
+            forms_hq = [place, place.split(",", 1)[0]]
+            kept = check.value("headquarters", place, check.phrase(forms_hq))
+            update["headquarters"] = place if kept else None
+        self._count("company", check)
+        return check.finish(**update)
+
+    def person(self, person: Person) -> Person | None:
+        check = self._start("person", person)
+        check.value("name", person.name, check.phrase(person_forms(person.name)), identifying=True)
+        roles = [role for index, role in enumerate(person.roles) if self._role(check, index, role)]
+        self._count("person", check)
+        return check.finish(roles=roles)
+
+    def _role(self, check: _Check, index: int, role: Role) -> bool:
+        title = check.value(
+            f"roles[{index}].title", role.title, check.phrase(title_forms(role.title))
+        )
+        if role.organization is None:
+            return title
+        forms = self.organization_forms(role.organization)
+        organization = check.value(
+            f"roles[{index}].organization", role.organization, check.phrase(forms)
+        )
+        return title and organization
+
+    def deal(self, deal: Deal) -> Deal | None:
+        check = self._start("deal", deal)
+        for index, party in enumerate(deal.parties):
+            forms = self.organization_forms(party.name)
+            check.value(f"parties[{index}].name", party.name, check.phrase(forms), identifying=True)
+        update: dict[str, Any] = {}
+        for name in ("amount", "valuation"):
+            money = getattr(deal, name)
+            if money is not None:
+                agrees = _money_agrees(money.value)
+                find = self._pattern(_MONEY, agrees)
+                update[name] = money if check.value(name, money, find) else None
+        if deal.stake_percent is not None:
+            stake = deal.stake_percent
+            find = self._pattern(_PERCENT, lambda m: abs(float(m.group(1)) - stake) < 0.05)
+            update["stake_percent"] = stake if check.value("stake_percent", stake, find) else None
+        if deal.date is not None:
+            find = self._pattern(_DATE, _date_agrees(deal.date))
+            update["date"] = deal.date if check.value("date", deal.date, find) else None
+        self._count("deal", check)
+        return check.finish(**update)
+
+    def _pattern(
+        self, pattern: re.Pattern[str], accept: Callable[[Any], bool]
+    ) -> Callable[[list[Mention]], Mention | None]:
+        return lambda regions: self.article.find_pattern(pattern, regions, accept)
+
+    def organization_forms(self, name: str) -> list[str]:
+        """A party's or employer's name, its shorter forms, and the aliases the same document
+        gives that company ("Meta" is also "Meta Platforms")."""
+        return [*name_forms(name), *self.aliases.get(normalize_company(name), [])]
+
+
+def company_aliases(companies: list[Company]) -> dict[str, list[str]]:
+    """Every name and alias of the document's companies, by normalized name."""
+    aliases: dict[str, list[str]] = {}
+    for company in companies:
+        names = [company.name, *company.aliases]
+        for name in names:
+            aliases.setdefault(normalize_company(name), []).extend(names)
+    return aliases
 
 
 def ground(
     record: DocumentExtraction, text: str, mode: Grounding
 ) -> tuple[DocumentExtraction, list[Finding]]:
-    """Locate the quotes of `record` in `text` and check its values, as `mode` says."""
+    """Locate the evidence of `record` in `text` and check that it supports every value, as
+    `mode` says; returns the grounded extraction (with its support counts) and the findings."""
     if mode == "off":
         return record, []
-    checker = _Checker(Article(text), mode)
-    companies = [c for c in map(checker.company, record.companies) if c is not None]
-    people = [p for p in map(checker.person, record.people) if p is not None]
-    deals = [d for d in map(checker.deal, record.deals) if d is not None]
-    grounded = record.model_copy(update={"companies": companies, "people": people, "deals": deals})
-    return grounded, checker.findings
+    grounder = _Grounder(Article(text), mode, company_aliases(record.companies))
+    companies = [c for c in map(grounder.company, record.companies) if c is not None]
+    people = [p for p in map(grounder.person, record.people) if p is not None]
+    deals = [d for d in map(grounder.deal, record.deals) if d is not None]
+    support = {
+        kind: grounder.support.get(kind, Support()) for kind in ("company", "person", "deal")
+    }
+    grounded = record.model_copy(
+        update={"companies": companies, "people": people, "deals": deals, "support": support}
+    )
+    return grounded, grounder.findings

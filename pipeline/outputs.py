@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.documents import check_doc_id
-from schemas.records import DocumentExtraction
+from schemas.records import DocumentExtraction, ValueSpan
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -112,8 +112,10 @@ TABLE_COLUMNS = {
         "founded_year",
         "headquarters",
         "evidence",
+        "grounded",
+        "spans",
     ],
-    "people": ["doc_id", "name", "roles", "evidence"],
+    "people": ["doc_id", "name", "roles", "evidence", "grounded", "spans"],
     "deals": [
         "doc_id",
         "deal_type",
@@ -126,6 +128,8 @@ TABLE_COLUMNS = {
         "status",
         "date",
         "evidence",
+        "grounded",
+        "spans",
     ],
 }
 
@@ -147,6 +151,8 @@ def table_rows(record: DocumentExtraction) -> TableRows:
             "founded_year": company.founded_year,
             "headquarters": company.headquarters,
             "evidence": " | ".join(e.quote for e in company.evidence),
+            "grounded": company.grounded,
+            "spans": spans_cell(company.spans),
         }
         for company in record.companies
     ]
@@ -158,6 +164,8 @@ def table_rows(record: DocumentExtraction) -> TableRows:
                 f"{r.title} ({r.organization})" if r.organization else r.title for r in person.roles
             ),
             "evidence": " | ".join(e.quote for e in person.evidence),
+            "grounded": person.grounded,
+            "spans": spans_cell(person.spans),
         }
         for person in record.people
     ]
@@ -174,10 +182,18 @@ def table_rows(record: DocumentExtraction) -> TableRows:
             "status": deal.status,
             "date": deal.date,
             "evidence": " | ".join(e.quote for e in deal.evidence),
+            "grounded": deal.grounded,
+            "spans": spans_cell(deal.spans),
         }
         for deal in record.deals
     ]
     return {"companies": companies, "people": people, "deals": deals}
+
+
+def spans_cell(spans: list[ValueSpan]) -> str:
+    """The value spans of a record in one CSV cell: `field=start:end` each, `!` after a
+    flagged one ("name=120:124; amount=300:311!")."""
+    return "; ".join(f"{s.field}={s.start}:{s.end}{'' if s.grounded else '!'}" for s in spans)
 
 
 def add_rows(rows: TableRows, more: TableRows) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -13,7 +14,8 @@ from instructor.cache import make_cache_key
 from pydantic import BaseModel
 
 from pipeline.prompts import PromptTemplate
-from pipeline.response import schema_sha256
+from pipeline.response import schema_sha256, to_document
+from schemas.records import DocumentExtraction
 
 # The decoding parameters instructor's make_cache_key hashes; a request may use no others,
 # so nothing that changes the answer can be left out of the key.
@@ -85,6 +87,10 @@ class ModelRequest:
     response_model: type[BaseModel]
     extra_body: dict[str, Any]
     settings: RequestSettings
+    # How a (validated) answer becomes records; not part of the request sent or its key.
+    interpret: Callable[[str, dict[str, Any]], DocumentExtraction] = field(
+        default=to_document, compare=False
+    )
 
     @property
     def schema_sha256(self) -> str:

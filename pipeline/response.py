@@ -10,13 +10,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import weakref
 from typing import Any
 
 import instructor
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from schemas.records import Company, Deal, DocumentExtraction, Party, Person, Role
+from schemas.records import Company, Deal, DocumentExtraction, Party, Person, Role, ValueSpan
 
 MAX_RECORDS = 12
 MAX_NAME = 80
@@ -32,6 +33,7 @@ class Quote(BaseModel):
 
 class CompanyDraft(Company):
     grounded: SkipJsonSchema[None] = None  # the pipeline's to set, never the model's
+    spans: SkipJsonSchema[list[ValueSpan]] = Field(default_factory=list)
     name: str = Field(min_length=1, max_length=MAX_NAME)
     aliases: list[str] = Field(default_factory=list, max_length=4)
     evidence: list[Quote] = Field(default_factory=list, max_length=2)  # type: ignore[assignment]
@@ -43,6 +45,7 @@ class RoleDraft(Role):
 
 class PersonDraft(Person):
     grounded: SkipJsonSchema[None] = None
+    spans: SkipJsonSchema[list[ValueSpan]] = Field(default_factory=list)
     name: str = Field(min_length=1, max_length=MAX_NAME)
     roles: list[RoleDraft] = Field(default_factory=list, max_length=4)  # type: ignore[assignment]
     evidence: list[Quote] = Field(default_factory=list, max_length=2)  # type: ignore[assignment]
@@ -54,6 +57,7 @@ class PartyDraft(Party):
 
 class DealDraft(Deal):
     grounded: SkipJsonSchema[None] = None
+    spans: SkipJsonSchema[list[ValueSpan]] = Field(default_factory=list)
     parties: list[PartyDraft] = Field(min_length=1, max_length=4)  # type: ignore[assignment]
     evidence: list[Quote] = Field(default_factory=list, max_length=2)  # type: ignore[assignment]
 
@@ -84,11 +88,18 @@ def _cached_schema_json(
     return json.dumps(generate(model, *args, **dict(kwargs)))
 
 
-@functools.cache
+# Weak keys: the constrained strategy builds classes per chunk and per deal candidate, and a
+# cache that kept every class alive grew with the number of articles.
+_SCHEMA_HASHES: weakref.WeakKeyDictionary[type[BaseModel], str] = weakref.WeakKeyDictionary()
+
+
 def schema_sha256(model: type[BaseModel]) -> str:
     """SHA-256 of a response model's JSON Schema (recorded in the manifest and cache key)."""
-    canonical = json.dumps(model.model_json_schema(), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    digest = _SCHEMA_HASHES.get(model)
+    if digest is None:
+        canonical = json.dumps(model.model_json_schema(), sort_keys=True, separators=(",", ":"))
+        digest = _SCHEMA_HASHES[model] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return digest
 
 
 def to_document(doc_id: str, record: dict[str, Any]) -> DocumentExtraction:

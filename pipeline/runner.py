@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +46,7 @@ from pipeline.prompts import load_prompt
 from pipeline.providers import price_per_mtok, resolve_endpoint
 from pipeline.request import strip_credentials
 from pipeline.settings import Settings
+from schemas.records import Support
 
 
 @dataclass
@@ -58,6 +60,7 @@ class RunTotals:
     skipped: list[str] = field(default_factory=list)  # already done by an earlier invocation
     rows: list[dict[str, Any]] = field(default_factory=list, repr=False)  # documents.csv
     tables: TableRows = field(default_factory=dict, repr=False)  # the records' flat rows
+    supports: list[dict[str, Support] | None] = field(default_factory=list, repr=False)
     stats: DocStats = field(default_factory=DocStats)
 
 
@@ -70,13 +73,46 @@ def combined_sha256(hashes: set[str]) -> str | None:
 
 
 def rejected_counts(path: Path) -> dict[str, int]:
-    """How many values and records grounding dropped or flagged, over the whole run."""
-    counts = {"dropped": 0, "flagged": 0}
+    """How many records and values grounding dropped or flagged, over the whole run (a line
+    repeated by a rerun after a crash counts once)."""
+    counts = dict.fromkeys(REJECTED_KEYS, 0)
+    records: set[tuple[str, str, int]] = set()
     if path.exists():
         with path.open(encoding="utf-8") as lines:
-            for line in lines:
-                counts[json.loads(line)["action"]] += 1
+            for line in dict.fromkeys(lines):
+                finding = json.loads(line)
+                if finding["level"] == "record":
+                    key = (finding["doc_id"], finding["record_type"], finding["index"])
+                    if key not in records:
+                        records.add(key)
+                        counts[f"records_{finding['action']}"] += 1
+                else:
+                    counts[f"values_{finding['action']}"] += 1
     return counts
+
+
+REJECTED_KEYS = ("records_dropped", "records_flagged", "values_dropped", "values_flagged")
+
+
+def support_totals(supports: Iterable[dict[str, Support] | None]) -> dict[str, Any]:
+    """Support counts of the run by record type and overall, with their rates: the share of
+    records (and values) whose evidence states them, before strict grounding dropped any."""
+    totals: dict[str, dict[str, Any]] = {}
+    for support in supports:
+        for kind, counts in (support or {}).items():
+            into = totals.setdefault(kind, dict.fromkeys(Support.model_fields, 0))
+            for name in Support.model_fields:
+                into[name] += getattr(counts, name)
+    if totals:
+        totals["all"] = {n: sum(t[n] for t in list(totals.values())) for n in Support.model_fields}
+    for counts in totals.values():
+        counts["support_rate"] = _rate(counts["records_supported"], counts["records"])
+        counts["value_support_rate"] = _rate(counts["values_supported"], counts["values"])
+    return totals
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
 
 
 def default_run_dir(runs_dir: Path, model: str, prompt: str, now: datetime | None = None) -> Path:
@@ -138,6 +174,9 @@ async def run_batch(
     totals = RunTotals()
     errors_path = run_dir / "errors.jsonl"
     rejected_path = run_dir / "rejected.jsonl"
+    candidates_dir = run_dir / "candidates"
+    if extractor.settings.strategy == "constrained":
+        candidates_dir.mkdir(exist_ok=True)
     todo = []
     for path in paths:
         if record_path(run_dir, path.stem).exists():
@@ -164,8 +203,10 @@ async def run_batch(
             doc_id, stats, reason = path.stem, DocStats(), None
             try:
                 document = read_document(path)  # an unreadable file fails alone
-                record = await extractor.extract(document, stats)
-                record, findings = ground(record, document.text, settings.grounding)
+                extracted = await extractor.extract(document, stats)
+                record, findings = ground(extracted.record, document.text, settings.grounding)
+                if extracted.candidates is not None:
+                    write_json(candidates_dir / f"{doc_id}.json", extracted.candidates)
                 # Rejections first: a crash between the two redoes the document (a repeated
                 # rejection line) rather than skipping it with its rejections lost.
                 append_jsonl(rejected_path, [f.to_json(doc_id) for f in findings])
@@ -181,6 +222,7 @@ async def run_batch(
             else:
                 totals.ok.append(doc_id)
                 add_rows(totals.tables, table_rows(record))
+                totals.supports.append(record.support)
             totals.stats.merge(stats)
             totals.rows.append(stats.row(doc_id, reason))
             show()
@@ -210,8 +252,10 @@ def write_run_outputs(
     """Write the flat tables and manifest.json for everything in RUN_DIR; returns the manifest."""
     # This invocation's rows are in memory; only the records of earlier invocations are re-read.
     rows: TableRows = {}
+    supports = list(totals.supports)
     for record in read_records(run_dir, totals.skipped).values():
         add_rows(rows, table_rows(record))
+        supports.append(record.support)
     add_rows(rows, totals.tables)
     tables = write_tables(run_dir, rows)
     write_document_table(run_dir, totals.rows)
@@ -247,6 +291,7 @@ def write_run_outputs(
         "strategy": settings.strategy,
         "grounding": settings.grounding,
         "rejected": rejected_counts(run_dir / "rejected.jsonl"),
+        "support": support_totals(supports),
         "cache_hits": s.cache_hits,
         "cache_misses": s.cache_misses,
         "tokens_in": s.prompt_tokens,

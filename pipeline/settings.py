@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -23,10 +23,12 @@ class Settings:
 
     model: str = "local/smollm2-135m"
     base_url: str | None = None
-    prompt: str | None = None  # default: extract_v1 (plain) or constrained_v1 (constrained)
+    prompt: str | None = None  # default: extract_v1 (plain) or constrained_v2 (constrained)
     cache: Path = Path(".dealx/cache.sqlite")
     cache_mode: CacheMode = "readwrite"
-    strategy: Strategy = "plain"
+    # None: the provider's best: constrained for the embedded local model (it scores best on
+    # the gold, see README), plain for a real model that can write records on its own.
+    strategy: Strategy | None = None
     grounding: Grounding = "strict"
     concurrency: int = 8
     max_retries: int = 2
@@ -42,9 +44,12 @@ class Settings:
     @property
     def prompt_name(self) -> str:
         """The prompt template: as set, else the strategy's default."""
-        return self.prompt or ("constrained_v1" if self.strategy == "constrained" else "extract_v1")
+        return self.prompt or ("constrained_v2" if self.strategy == "constrained" else "extract_v1")
 
     def __post_init__(self) -> None:
+        if self.strategy is None:
+            default = "constrained" if self.model.startswith("local/") else "plain"
+            object.__setattr__(self, "strategy", default)
         for name, kind in (
             ("cache_mode", CacheMode),
             ("strategy", Strategy),
@@ -117,4 +122,4 @@ def load_settings(
     for name, value in (overrides or {}).items():
         if value is not None:
             merged[name] = value
-    return replace(Settings(), **merged)
+    return Settings(**merged)

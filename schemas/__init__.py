@@ -10,6 +10,8 @@ from schemas.records import (
     Party,
     Person,
     Role,
+    Support,
+    ValueSpan,
 )
 
 __all__ = [
@@ -25,4 +27,6 @@ __all__ = [
     "Party",
     "Person",
     "Role",
+    "Support",
+    "ValueSpan",
 ]

@@ -34,6 +34,7 @@ PartyRole = Literal[
 # supported by the article, False when --grounding flag kept it although it is not, None
 # when grounding was off.
 GROUNDED = "Set by the pipeline: whether the article supports this."
+SPANS = "Set by the pipeline: where each value is written in the article."
 DealStatus = Literal["rumored", "in_talks", "agreed", "completed", "terminated"]
 
 
@@ -57,6 +58,27 @@ class Evidence(Record):
             raise ValueError("evidence needs both start and end offsets, or neither")
         if self.start is not None and self.end is not None and self.end < self.start:
             raise ValueError(f"evidence end ({self.end}) is before start ({self.start})")
+        return self
+
+
+class ValueSpan(Record):
+    """Where one value of a record is written in the article: `text[start:end]` is `text` (the
+    value as written, e.g. "$14 billion" for an amount of 14e9). Set by the pipeline's grounding
+    step, never by a model; `field` names the value as a path: "name", "aliases[0]",
+    "parties[1].name", "roles[0].title", "amount", "stake_percent", "date"."""
+
+    field: str = Field(min_length=1)
+    text: str
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    # True: inside the record's evidence. False: --grounding flag kept a value its evidence does
+    # not state; the span is then its first mention elsewhere in the article.
+    grounded: bool = True
+
+    @model_validator(mode="after")
+    def _offsets_ordered(self) -> ValueSpan:
+        if self.end < self.start:
+            raise ValueError(f"span end ({self.end}) is before start ({self.start})")
         return self
 
 
@@ -110,6 +132,7 @@ class Company(Record):
     headquarters: str | None = None
     evidence: list[Evidence] = Field(default_factory=list)
     grounded: bool | None = Field(default=None, description=GROUNDED)
+    spans: list[ValueSpan] = Field(default_factory=list, description=SPANS)
 
 
 class Role(Record):
@@ -126,6 +149,7 @@ class Person(Record):
     roles: list[Role] = Field(default_factory=list)
     evidence: list[Evidence] = Field(default_factory=list)
     grounded: bool | None = Field(default=None, description=GROUNDED)
+    spans: list[ValueSpan] = Field(default_factory=list, description=SPANS)
 
 
 class Party(Record):
@@ -147,6 +171,7 @@ class Deal(Record):
     date: str | None = Field(default=None, description="ISO YYYY, YYYY-MM or YYYY-MM-DD.")
     evidence: list[Evidence] = Field(default_factory=list)
     grounded: bool | None = Field(default=None, description=GROUNDED)
+    spans: list[ValueSpan] = Field(default_factory=list, description=SPANS)
 
     @field_validator("stake_percent", mode="before")
     @classmethod
@@ -174,6 +199,19 @@ def record_label(record: Company | Person | Deal) -> str:
     return record.name
 
 
+class Support(Record):
+    """What grounding found for one record type of one document, counted before `strict`
+    dropped anything: records (and values) checked, and those whose evidence supports them."""
+
+    records: int = Field(default=0, ge=0)
+    records_supported: int = Field(default=0, ge=0)
+    values: int = Field(default=0, ge=0)
+    values_supported: int = Field(default=0, ge=0)
+
+
+SupportKey = Literal["company", "person", "deal"]
+
+
 class DocumentExtraction(Record):
     """Everything extracted from one article."""
 
@@ -181,3 +219,5 @@ class DocumentExtraction(Record):
     companies: list[Company] = Field(default_factory=list)
     people: list[Person] = Field(default_factory=list)
     deals: list[Deal] = Field(default_factory=list)
+    # Set by grounding (None when it was off): the support counts per record type.
+    support: dict[SupportKey, Support] | None = None

@@ -54,11 +54,14 @@ def make_run(
     records: dict[str, dict[str, Any]],
     errors: dict[str, str] | None = None,
     started_at: str = "2025-06-11T10:00:00Z",
+    candidates: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     run = root / "runs" / name
     (run / "records").mkdir(parents=True)
     for doc_id, doc in records.items():
         write_json(run / "records" / f"{doc_id}.json", {"doc_id": doc_id, **doc})
+    for doc_id, offered in (candidates or {}).items():
+        write_json(run / "candidates" / f"{doc_id}.json", {"doc_id": doc_id, **offered})
     lines = [json.dumps({"doc_id": d, "reason": r}) for d, r in (errors or {}).items()]
     (run / "errors.jsonl").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     manifest = {
@@ -82,10 +85,28 @@ def gold(tmp_path: Path) -> Path:
     return make_gold(tmp_path)
 
 
+def support(
+    records: int, records_supported: int, values: int, values_supported: int
+) -> dict[str, int]:
+    return {
+        "records": records,
+        "records_supported": records_supported,
+        "values": values,
+        "values_supported": values_supported,
+    }
+
+
 def partial_run(root: Path) -> Path:
-    """doc0-doc2 right, doc3 failed, doc4 missing, plus a document without gold."""
-    records = {doc_id: gold_records(i) for i, doc_id in enumerate(DOC_IDS[:3])}
-    records["extra"] = gold_records(9)
+    """doc0-doc2 right, doc3 failed, doc4 missing, plus a document without gold.
+
+    Grounding checked each extracted document's 2 companies (both supported, 1 value each) and
+    its deal (unsupported: 3 of its 4 values are in its evidence).
+    """
+    checked = {"company": support(2, 2, 2, 2), "deal": support(1, 0, 4, 3)}
+    records = {
+        doc_id: gold_records(i) | {"support": checked} for i, doc_id in enumerate(DOC_IDS[:3])
+    }
+    records["extra"] = gold_records(9) | {"support": {"company": support(5, 0, 5, 0)}}
     return make_run(root, "partial", records, errors={"doc3": "invalid JSON from the model"})
 
 
@@ -104,6 +125,12 @@ def test_eval_json_reports_every_table_and_writes_them(
     assert overall["f1"] == pytest.approx(18 / 24)  # 2*9 / (2*9 + 0 + 6) = 0.75
     assert overall["macro_f1"] == pytest.approx(3 / 5)  # F1 per document: 1, 1, 1, 0, 0
     assert (overall["docs_failed"], overall["docs_missing"], overall["docs_no_gold"]) == (1, 1, 1)
+    # Support of doc0-doc2 (extra has no gold): records 3 x (2 + 0) of 3 x (2 + 1) = 6/9,
+    # values 3 x (2 + 3) of 3 x (2 + 4) = 15/18.
+    assert (overall["records_checked"], overall["records_supported"]) == (9, 6)
+    assert overall["support_rate"] == pytest.approx(2 / 3)
+    assert overall["value_support_rate"] == pytest.approx(15 / 18)
+    assert "grounding_rate" not in overall
     statuses = {row["doc_id"]: row["status"] for row in report["by_doc"]}
     assert statuses == {
         "doc0": "ok",
@@ -205,11 +232,15 @@ def test_runs_lists_model_prompt_date_and_f1(tmp_path: Path, gold: Path, dealx: 
         ("partial", "local/partial", "extract_v1", True),
     ]
     assert [r["f1"] for r in rows] == [1.0, pytest.approx(0.75)]
+    # a-run has no support counts (grounding off): blank, not 0.
+    assert [r["support_rate"] for r in rows] == [None, pytest.approx(2 / 3)]
     assert rows[0]["field_f1"] == 1.0
     assert rows[0]["started_at"] == "2025-06-10T09:00:00Z"
-    table = dealx("runs", "--runs-dir", tmp_path / "runs", "--gold", tmp_path / "nogold")
+    # Markdown, because rich folds the cells of 11 columns into 80 (its width off a terminal).
+    no_gold = "--gold", tmp_path / "nogold"
+    table = dealx("runs", "--runs-dir", tmp_path / "runs", *no_gold, "--format", "markdown")
     assert table.returncode == 0, table.stderr
-    assert "a-run" in table.stdout
+    assert "| a-run | False | local/a-run | extract_v1 |" in table.stdout
 
 
 def test_wrong_values_fail_the_field_gates(tmp_path: Path, gold: Path, dealx: Dealx) -> None:
@@ -231,3 +262,45 @@ def test_wrong_values_fail_the_field_gates(tmp_path: Path, gold: Path, dealx: De
     assert compared.returncode == 1
     assert "F1 over all fields delta" in compared.stderr
     assert "B is significantly worse" in compared.stderr
+
+
+def test_eval_prints_and_writes_the_candidate_recall(
+    tmp_path: Path, gold: Path, dealx: Dealx
+) -> None:
+    candidates = {
+        # doc0: both companies, the amount and a passage with both parties.
+        "doc0": {
+            "organizations": ["Investor 0 Capital", "Target 0 Labs"],
+            "people": [],
+            "amounts": [{"text": "$1 billion", "value": 1e9}],
+            "deals": [{"parties": ["Investor 0 Capital", "Target 0 Labs"], "people": []}],
+        },
+        # doc1: the investor only, no amount, a passage without the target.
+        "doc1": {
+            "organizations": ["Investor 1 Capital"],
+            "people": [],
+            "amounts": [],
+            "deals": [{"parties": ["Investor 1 Capital"], "people": []}],
+        },
+    }
+    records = {doc_id: gold_records(i) for i, doc_id in enumerate(DOC_IDS)}
+    run = make_run(tmp_path, "constrained", records, candidates=candidates)
+    result = dealx("eval", run, "--gold", gold, "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    # Over doc0 and doc1 only (the others have no candidates): companies 3 of 4, no gold
+    # people (no share), amounts 1 of 2, deals 1 of 2.
+    expected = (
+        "# Candidate recall (ceiling: gold values among the candidates offered to the model)\n"
+        "item,gold,offered,share\n"
+        "company,4,3,0.75\n"
+        "person,0,0,\n"
+        "amount,2,1,0.5\n"
+        "deal,2,1,0.5\n"
+    )
+    assert expected in result.stdout
+    assert (run / "eval" / "ceiling.csv").read_text() == expected.split("\n", 1)[1]
+    report = json.loads(dealx("eval", run, "--gold", gold, "--format", "json").stdout)
+    assert report["ceiling"][1] == {"item": "person", "gold": 0, "offered": 0, "share": None}
+    plain = dealx("eval", perfect(tmp_path), "--gold", gold, "--format", "csv")
+    assert plain.returncode == 0, plain.stderr
+    assert "Candidate recall" not in plain.stdout

@@ -59,3 +59,49 @@ def test_load_gold_needs_gold_files(tmp_path: Path) -> None:
     (tmp_path / "gold").mkdir()
     with pytest.raises(InputError, match="no gold files"):
         load_gold(tmp_path / "gold")
+
+
+CANDIDATES = {
+    "doc_id": "d1",
+    "organizations": ["Meta"],
+    "people": [],
+    "titles": [],
+    "amounts": [{"text": "$14 billion", "value": 14e9}],
+    "percents": [],
+    "dates": [],
+    "deals": [{"sentence": "Meta.", "context": None, "parties": ["Meta"], "people": []}],
+}
+
+
+def test_load_run_reads_candidates_when_the_run_has_them(tmp_path: Path) -> None:
+    write(tmp_path / "records" / "d1.json", json.dumps(RECORD))
+    assert load_run(tmp_path).candidates == {}
+    write(tmp_path / "candidates" / "d1.json", json.dumps(CANDIDATES))
+    write(tmp_path / "candidates" / "d2.json", json.dumps({**CANDIDATES, "doc_id": "d2"}))
+    run = load_run(tmp_path)
+    assert sorted(run.candidates) == ["d1", "d2"]
+    assert run.candidates["d1"] == CANDIDATES
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        (json.dumps({**CANDIDATES, "doc_id": "other"}), "doc_id 'other' differs"),
+        (json.dumps({k: v for k, v in CANDIDATES.items() if k != "people"}), "people: Field"),
+        (json.dumps({**CANDIDATES, "organizations": "Meta"}), "organizations: Input should be"),
+        (json.dumps({**CANDIDATES, "amounts": [{"value": "14e9"}]}), r"amounts\[0\]\.value"),
+        (json.dumps({**CANDIDATES, "deals": [{"parties": [1]}]}), r"deals\[0\]\.parties\[0\]"),
+    ],
+)
+def test_malformed_candidates_file_is_an_input_error(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    write(tmp_path / "records" / "d1.json", json.dumps(RECORD))
+    path = tmp_path / "candidates" / "d1.json"
+    write(path, text)
+    with pytest.raises(InputError, match=message) as raised:
+        load_run(tmp_path)
+    assert str(raised.value).startswith(f"{path}: ")
+    assert "\n" not in str(raised.value)

@@ -39,13 +39,30 @@ def gold_doc(doc_id: str = "d1", **records: list[dict[str, Any]]) -> GoldDocumen
     return GoldDocument.model_validate({"doc_id": doc_id, **records})
 
 
-def pred_doc(doc_id: str = "d1", **records: list[dict[str, Any]]) -> DocumentExtraction:
-    """A prediction: the same record dicts without the gold-only flags."""
+def pred_doc(
+    doc_id: str = "d1",
+    support: dict[str, dict[str, int]] | None = None,
+    **records: list[dict[str, Any]] | None,
+) -> DocumentExtraction:
+    """A prediction: the same record dicts without the gold-only flags, with support counts."""
     cleaned = {
         kind: [{k: v for k, v in r.items() if k not in ("optional", "optional_fields")} for r in rs]
         for kind, rs in records.items()
+        if rs is not None
     }
-    return DocumentExtraction.model_validate({"doc_id": doc_id, **cleaned})
+    return DocumentExtraction.model_validate({"doc_id": doc_id, "support": support, **cleaned})
+
+
+def support(
+    records: int, records_supported: int, values: int, values_supported: int
+) -> dict[str, int]:
+    """One record type's `Support` counts as the pipeline's grounding step writes them."""
+    return {
+        "records": records,
+        "records_supported": records_supported,
+        "values": values,
+        "values_supported": values_supported,
+    }
 
 
 def score(
@@ -312,15 +329,86 @@ def test_micro_and_macro_over_documents_and_failed_documents() -> None:
     assert pd.isna(by_doc.loc["d9", "tp"])
 
 
-def test_grounding_rate_counts_predicted_evidence_with_offsets() -> None:
-    gold = gold_doc(companies=[company("Meta"), company("Nvidia")])
-    located = company("Meta")
-    unlocated = company("Nvidia", evidence=[{"quote": "Nvidia too."}, *EVIDENCE])
-    evaluation = score([pred_doc(companies=[located, unlocated])], [gold])
-    # 3 predicted quotes, 2 with a start offset.
-    row = type_row(evaluation, "company")
-    assert (int(row["evidence"]), int(row["grounded"])) == (3, 2)
-    assert row["grounding_rate"] == pytest.approx(2 / 3)
+SUPPORT_COLUMNS = [
+    "records_checked",
+    "records_supported",
+    "support_rate",
+    "values_checked",
+    "values_supported",
+    "value_support_rate",
+]
+
+
+def support_counts(row: pd.Series) -> tuple[int, int, int, int]:
+    """(records checked, supported, values checked, supported) of a table row."""
+    return (
+        int(row["records_checked"]),
+        int(row["records_supported"]),
+        int(row["values_checked"]),
+        int(row["values_supported"]),
+    )
+
+
+def test_support_rates_sum_the_predictions_support_counts() -> None:
+    golds = [gold_doc("d1", companies=[company("Meta")]), gold_doc("d2"), gold_doc("d3")]
+    # The counts are the pipeline's, taken before strict grounding dropped anything, so they
+    # need not match the records left in the file: d1 keeps 1 company of the 3 it checked.
+    d1 = pred_doc(
+        "d1",
+        support={"company": support(3, 1, 5, 3), "deal": support(2, 2, 8, 6)},
+        companies=[company("Meta")],
+    )
+    d2 = pred_doc("d2", support={"company": support(1, 1, 2, 2), "person": support(0, 0, 0, 0)})
+    # d3 was not grounded; d4 has support but no gold, so it is not scored.
+    d3 = pred_doc("d3", support=None)
+    d4 = pred_doc("d4", support={"company": support(9, 0, 9, 0)})
+    evaluation = score([d1, d2, d3, d4], golds)
+    row = overall(evaluation)
+    # Records: company 3 + 1, deal 2 -> 6 checked, 1 + 1 + 2 = 4 supported: 4/6.
+    # Values: 5 + 2 + 8 = 15 checked, 3 + 2 + 6 = 11 supported: 11/15.
+    assert support_counts(row) == (6, 4, 15, 11)
+    assert row["support_rate"] == pytest.approx(4 / 6)
+    assert row["value_support_rate"] == pytest.approx(11 / 15)
+    company_row = type_row(evaluation, "company")
+    assert support_counts(company_row) == (4, 2, 7, 5)
+    assert company_row["support_rate"] == 0.5
+    assert company_row["value_support_rate"] == pytest.approx(5 / 7)
+    deal_row = type_row(evaluation, "deal")
+    assert (deal_row["support_rate"], deal_row["value_support_rate"]) == (1.0, 0.75)
+    # Nobody checked a person: no rate rather than 0 or 1.
+    person_row = type_row(evaluation, "person")
+    assert support_counts(person_row) == (0, 0, 0, 0)
+    assert pd.isna(person_row["support_rate"]) and pd.isna(person_row["value_support_rate"])
+    by_doc = evaluation.by_doc.set_index("doc_id")
+    assert support_counts(by_doc.loc["d1"]) == (5, 3, 13, 9)
+    assert by_doc.loc["d1", "support_rate"] == pytest.approx(3 / 5)
+    assert by_doc.loc["d2", "value_support_rate"] == 1.0
+    assert support_counts(by_doc.loc["d3"]) == (0, 0, 0, 0)
+    assert pd.isna(by_doc.loc["d3", "support_rate"])
+    assert by_doc.loc["d4", "status"] == "no_gold"
+    assert by_doc.loc["d4", ["records_checked", "support_rate"]].isna().all()
+    # The record-level scores do not depend on the support counts.
+    assert counts(row) == (1, 0, 0)
+
+
+def test_support_rates_are_nan_for_a_run_without_support() -> None:
+    golds = [gold_doc("d1", **META_SCALE), gold_doc("d2", companies=[company("Meta")])]
+    # d1 extracted with grounding off; d2 failed, so it has no support counts either.
+    evaluation = score([pred_doc("d1", **META_SCALE)], golds, failures={"d2": "timeout"})
+    assert evaluation.by_doc["status"].tolist() == ["ok", "failed"]
+    for table in (evaluation.overall, evaluation.by_type, evaluation.by_doc):
+        assert table[["records_checked", "values_checked"]].eq(0).all().all()
+        assert table[["support_rate", "value_support_rate"]].isna().all().all()
+    assert counts(overall(evaluation)) == (4, 0, 1)
+
+
+def test_support_columns_replace_the_grounding_rate() -> None:
+    evaluation = score([pred_doc(**META_SCALE)], [gold_doc(**META_SCALE)])
+    for table in (evaluation.overall, evaluation.by_type, evaluation.by_doc):
+        assert set(SUPPORT_COLUMNS) <= set(table.columns)
+        assert not {"evidence", "grounded", "grounding_rate"} & set(table.columns)
+    at = list(evaluation.by_type.columns).index("f1")
+    assert list(evaluation.by_type.columns)[at + 1 :] == SUPPORT_COLUMNS
 
 
 RICH_GOLD = {
@@ -372,7 +460,6 @@ def assert_all_ones(evaluation: Evaluation) -> None:
     scored = evaluation.by_doc[evaluation.by_doc["status"] == "ok"]
     assert len(scored) == len(evaluation.by_doc)
     assert scored[ratios].eq(1).all().all()
-    assert evaluation.by_type["grounding_rate"].eq(1).all()
 
 
 def test_gold_against_itself_scores_one_on_every_table() -> None:

@@ -1,5 +1,6 @@
 """The HTML report: spans nest correctly, and a real headless Chromium renders one highlight per
-grounded evidence span, runs no injected script, and the report leaks no API key.
+grounded evidence span and one labeled mark per value span, runs no injected script, and the
+report leaks no API key.
 
 Chromium is Debian's `chromium` package; without it these tests fail (they never skip), since
 the report's promise is about what a browser shows.
@@ -7,6 +8,7 @@ the report's promise is about what a browser shows.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -18,12 +20,15 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import TypeVar
 
+import pandas as pd
 import pytest
 
+from eval.align import RECORD_LISTS
 from eval.load import load_gold, load_run
-from eval.report import Highlight, render_article, write_report
+from eval.report import Highlight, ValueMark, articles, render_article, render_report, write_report
+from eval.score import evaluate
 from schemas.gold import GoldDocument
-from schemas.records import Company, Deal, DocumentExtraction, Evidence, Person
+from schemas.records import Company, Deal, DocumentExtraction, Evidence, Person, Role, ValueSpan
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -362,3 +367,350 @@ def test_hover_and_click_show_the_record_beside_gold(
     # field, predicted, gold (none), verdict: the wrong founded_year the fixture put in
     assert "founded_year1999spurious" in pinned
     assert int(body["data-active"] or 0) >= 1
+
+
+class ArticleMarks(HTMLParser):
+    """What the `.article` elements of a page hold: their text, and per value (record key,
+    field) its text over all its pieces, its first piece's attributes and its labels. Fails on
+    an end tag that does not close the innermost open element, so the served HTML must nest
+    properly (a browser would silently repair it)."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.open: list[tuple[str, dict[str, str | None]]] | None = None  # None: outside
+        self.text: list[str] = []
+        self.values: dict[tuple[str, str], list[str]] = {}
+        self.first: dict[tuple[str, str], dict[str, str | None]] = {}
+        self.pieces: Counter[tuple[str, str]] = Counter()
+        self.labels: dict[tuple[str, str], list[str]] = {}
+        self.evidence_in_values = 0  # evidence elements opened inside a value mark
+        self.feed(page)
+        self.close()
+        assert self.open is None, "an .article element is not closed"
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        classes = (attributes.get("class") or "").split()
+        if self.open is None:
+            if tag == "div" and "article" in classes:
+                self.open = []
+            return
+        if {"hl", "hlc"} & set(classes) and any(t == "mark" for t, _ in self.open):
+            self.evidence_in_values += 1
+        if tag == "mark":
+            self.pieces[value_key(attributes)] += 1
+            if "value" in classes:
+                assert value_key(attributes) not in self.first, "two first pieces of a value"
+                self.first[value_key(attributes)] = attributes
+        if "vl" in classes:  # a label belongs inside its value's last piece
+            owner_tag, owner = self.open[-1]
+            assert owner_tag == "mark", "a label outside its value"
+            self.labels.setdefault(value_key(owner), []).append(attributes["data-field"] or "")
+        self.open.append((tag, attributes))
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.open is None:
+            return
+        if not self.open:
+            assert tag == "div", f"</{tag}> closes the article"
+            self.open = None
+            return
+        opened, _ = self.open.pop()
+        assert opened == tag, f"</{tag}> closes <{opened}>"
+
+    def handle_data(self, data: str) -> None:
+        if self.open is None:
+            return
+        self.text.append(data)
+        for tag, attributes in self.open:
+            if tag == "mark":
+                self.values.setdefault(value_key(attributes), []).append(data)
+
+
+def value_key(attributes: dict[str, str | None]) -> tuple[str, str]:
+    """A value mark's record key and field: together they name one value span."""
+    return attributes["data-rec"] or "", attributes["data-field"] or ""
+
+
+def located(article: str, text: str, after: str = "") -> tuple[int, int]:
+    """Start and end of the first `text` in `article` from the first `after` on."""
+    start = article.index(text, article.index(after) if after else 0)
+    return start, start + len(text)
+
+
+def value(article: str, field: str, text: str, after: str = "", grounded: bool = True) -> ValueSpan:
+    """A value span as grounding sets it, found in the article rather than counted by hand."""
+    start, end = located(article, text, after)
+    return ValueSpan(field=field, text=text, start=start, end=end, grounded=grounded)
+
+
+def quote(article: str, text: str) -> Evidence:
+    """A grounded evidence quote of `article`."""
+    start, end = located(article, text)
+    return Evidence(quote=text, start=start, end=end, grounded=True)
+
+
+def expected_values(doc: DocumentExtraction) -> dict[tuple[str, str], ValueSpan]:
+    """Every value span of an extraction by the (record key, field) the report gives it."""
+    expected = {}
+    for record_type, attribute in RECORD_LISTS.items():
+        for index, record in enumerate(getattr(doc, attribute)):
+            for span in record.spans:
+                expected[(f"{doc.doc_id}/{record_type}/{index}", span.field)] = span
+    return expected
+
+
+def probed_page(page: Path, probe: str, out: Path) -> Path:
+    """A copy of the report with `probe` run after the page's script; the page's CSP admits
+    only its own script (by hash), so the copy goes without it."""
+    html = page.read_text(encoding="utf-8")
+    html = html.replace('<meta http-equiv="Content-Security-Policy"', "<meta name=csp")
+    out.write_text(html.replace("</body>", f"<script>{probe}</script></body>"), encoding="utf-8")
+    return out
+
+
+VALUES_ARTICLE = (
+    "Meta agreed to invest $14 billion in Scale AI. "
+    "The deal was announced on June 10, 2025 in Menlo Park.\n"
+    "Alexandr Wang, the CEO of Scale AI, will join Meta."
+)
+
+
+def values_extraction() -> DocumentExtraction:
+    """Records whose value spans overlap every way: the same "Meta" is a company's name and a
+    deal's party, "Scale AI" a company's name and a person's organization inside two crossing
+    evidence quotes, a date runs past the end of its quote, and a flagged headquarters lies
+    outside its record's evidence."""
+    a = VALUES_ARTICLE
+    first = "Meta agreed to invest $14 billion in Scale AI."
+    return DocumentExtraction(
+        doc_id="values",
+        companies=[
+            Company(
+                name="Meta",
+                headquarters="Menlo Park",
+                evidence=[quote(a, first)],
+                grounded=False,
+                spans=[
+                    value(a, "name", "Meta"),
+                    value(a, "headquarters", "Menlo Park", grounded=False),
+                ],
+            ),
+            Company(
+                name="Scale AI",
+                evidence=[quote(a, "the CEO of Scale AI, will join Meta.")],
+                spans=[value(a, "name", "Scale AI", after="the CEO")],
+            ),
+        ],
+        people=[
+            Person(
+                name="Alexandr Wang",
+                roles=[Role(title="CEO", organization="Scale AI")],
+                evidence=[quote(a, "Alexandr Wang, the CEO of Scale AI")],
+                spans=[
+                    value(a, "name", "Alexandr Wang"),
+                    value(a, "roles[0].title", "CEO"),
+                    value(a, "roles[0].organization", "Scale AI", after="the CEO"),
+                ],
+            )
+        ],
+        deals=[
+            Deal(
+                deal_type="investment",
+                parties=[
+                    {"name": "Meta", "role": "investor"},
+                    {"name": "Scale AI", "role": "target"},
+                ],
+                amount="$14 billion",
+                date="2025-06-10",
+                evidence=[quote(a, first), quote(a, "The deal was announced on June 10")],
+                spans=[
+                    value(a, "parties[0].name", "Meta"),
+                    value(a, "parties[1].name", "Scale AI"),
+                    value(a, "amount", "$14 billion"),
+                    value(a, "date", "June 10, 2025"),
+                ],
+            )
+        ],
+    )
+
+
+def check_values(marks: ArticleMarks, article: str, doc: DocumentExtraction) -> None:
+    """Every value span of `doc` is marked once, over exactly its article text, labeled with
+    its field, flagged when grounding flagged it; and the article's text is all there."""
+    assert "".join(marks.text) == article
+    assert marks.evidence_in_values == 0  # values nest inside evidence, never around it
+    expected = expected_values(doc)
+    assert set(marks.first) == set(marks.values) == set(expected)
+    for key, span in expected.items():
+        assert "".join(marks.values[key]) == article[span.start : span.end] == span.text, key
+        assert marks.labels[key] == [span.field], key
+        first = marks.first[key]
+        assert (first["data-start"], first["data-end"]) == (str(span.start), str(span.end))
+        flagged = "value flagged" if not span.grounded else "value"
+        assert first["class"] == flagged, key
+
+
+def test_value_spans_are_marked_labeled_and_nested(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "values.txt").write_text(VALUES_ARTICLE, encoding="utf-8")
+    doc = values_extraction()
+    run_dir = tmp_path / "run"
+    write_run(run_dir, [doc], {})
+    page = write_report(run_dir, {}, tmp_path / "report.html", documents_dir=seeds)
+    served = page.read_text(encoding="utf-8")
+
+    marks = ArticleMarks(served)  # fails on any end tag out of order
+    check_values(marks, VALUES_ARTICLE, doc)
+    # The overlaps did cut values into pieces, and "Scale AI" after "the CEO" is two values.
+    assert sum(marks.pieces.values()) > len(marks.first)
+    person_org = ("values/person/0", "roles[0].organization")
+    assert marks.values[person_org] == marks.values[("values/company/1", "name")]
+    assert "(1 flagged)" in served  # the document's summary line
+
+    dom = rendered_dom(page, tmp_path / "profile")
+    assert dom.body.get("data-values") == str(len(expected_values(doc)))
+    assert dom.body.get("data-highlights") == "5"  # one per evidence quote, as before
+    check_values(
+        ArticleMarks(chromium(tmp_path / "profile", "--dump-dom", page.as_uri()).stdout),
+        VALUES_ARTICLE,
+        doc,
+    )
+
+    # Clicking a value pins its record, with its value spans listed and that value picked.
+    probe = """
+    const panel = () => document.getElementById("panel-records");
+    const value = (field) => [...document.querySelectorAll(".article mark.value")]
+      .find((node) => node.dataset.field === field);
+    value("headquarters").dispatchEvent(new MouseEvent("click", {bubbles: true}));
+    document.body.dataset.flagged = panel().textContent;
+    document.body.dataset.picked = panel().querySelector("tr.picked").textContent;
+    const meta = value("parties[0].name");
+    meta.dispatchEvent(new MouseEvent("click", {bubbles: true}));  // unpins headquarters
+    meta.dispatchEvent(new MouseEvent("click", {bubbles: true}));
+    document.body.dataset.cards = String(panel().querySelectorAll(".card").length);
+    document.body.dataset.both = panel().textContent;
+    """
+    probed = probed_page(page, probe, tmp_path / "probed.html")
+    body = rendered_dom(probed, tmp_path / "profile").body
+    start, end = located(VALUES_ARTICLE, "Menlo Park")
+    flagged = body["data-flagged"] or ""
+    assert flagged.startswith("company: Meta") and "deal:" not in flagged
+    assert body["data-picked"] == f"headquartersMenlo Park[{start}:{end}] flagged"
+    assert "nameMeta[0:4]headquarters" in flagged  # not flagged
+    # "Meta" is a value of the company and of the deal: both records show.
+    assert body["data-cards"] == "2"
+    both = body["data-both"] or ""
+    assert "company: Meta" in both and "deal: investment: Meta (investor)" in both
+    assert "parties[0].nameMeta[0:4]parties[1]" in both
+
+
+def test_values_render_nested_in_evidence_without_a_run() -> None:
+    text = "Meta & Scale AI <agree> on a $14 billion deal."
+    empty_at = text.index("$14")
+    highlights = [
+        Highlight(0, 23, "d/company/0", "correct", "x"),
+        Highlight(7, 46, "d/deal/0", "spurious", "y"),
+    ]
+    values = [
+        ValueMark(*located(text, "Scale AI"), "d/company/0", "name", "Scale AI"),
+        ValueMark(*located(text, "Scale AI <agree>"), "d/deal/0", "status", "Scale AI <agree>"),
+        ValueMark(*located(text, "<agree> on"), "d/deal/0", "notes", "<agree> on", flagged=True),
+        ValueMark(*located(text, "& Scale AI"), "d/company/0", "aliases[0]", "& Scale AI"),
+        ValueMark(empty_at, empty_at, "d/deal/0", "empty", ""),
+    ]
+    rendered = render_article(text, highlights, values)
+    marks = ArticleMarks(f'<div class="article">{rendered}</div>')
+    assert "".join(marks.text) == text
+    for mark in values:
+        key = (mark.key, mark.field)
+        assert "".join(marks.values.get(key, [])) == mark.text
+        assert marks.labels[key] == [mark.field]
+        assert marks.first[key]["class"] == ("value flagged" if mark.flagged else "value")
+    assert marks.evidence_in_values == 0  # "& Scale AI" starts before the deal's evidence
+    assert rendered.count("<mark") == rendered.count("</mark>")
+
+
+def test_hostile_values_stay_text(tmp_path: Path) -> None:
+    article = (
+        'Acme said "<script>window.pwned=1</script>" and {name} {{0}} ${x} </mark></span> '
+        "for $5 million."
+    )
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "hostile.txt").write_text(article, encoding="utf-8")
+    hostile_field = 'aliases[0]"><img src=x onerror="window.pwned=2">'
+    name = '"<script>window.pwned=1</script>"'
+    doc = DocumentExtraction(
+        doc_id="hostile",
+        companies=[
+            Company(
+                name=name,
+                aliases=["{name} {{0}} ${x}"],
+                headquarters="</mark></span>",
+                evidence=[quote(article, article[:-1])],
+                spans=[
+                    value(article, "name", name),
+                    value(article, hostile_field, "{name} {{0}} ${x}"),
+                    value(article, "headquarters", "</mark></span>", grounded=False),
+                ],
+            )
+        ],
+    )
+    run_dir = tmp_path / "run"
+    write_run(run_dir, [doc], {})
+    page = write_report(run_dir, {}, tmp_path / "report.html", documents_dir=seeds)
+    raw = page.read_text(encoding="utf-8")
+    assert "<script>window.pwned" not in raw
+    assert "<img" not in raw
+    assert "</mark></span> for" not in raw
+    check_values(ArticleMarks(raw), article, doc)
+
+    profile = tmp_path / "profile"
+    dom_text = chromium(profile, "--dump-dom", page.as_uri()).stdout
+    dom = Dom(dom_text)
+    assert dom.scripts == [{"type": "application/json", "id": "dealx-records"}, {}]
+    assert dom.tags["img"] == 0
+    assert dom.body.get("data-values") == "3"
+    check_values(ArticleMarks(dom_text), article, doc)
+
+    # The panel shows the values as text too (the probe runs without the CSP, so an injected
+    # element would run its handler).
+    probe = """
+    for (const node of document.querySelectorAll(".article mark.value")) {
+      node.dispatchEvent(new MouseEvent("click", {bubbles: true}));
+      node.dispatchEvent(new MouseEvent("click", {bubbles: true}));
+    }
+    document.body.dataset.panel = document.getElementById("panel-records").textContent;
+    document.body.dataset.images = String(document.querySelectorAll("img").length);
+    document.body.dataset.pwned = String(window.pwned);
+    """
+    probed = probed_page(page, probe, tmp_path / "probed.html")
+    body = rendered_dom(probed, profile).body
+    assert body["data-images"] == "0" and body["data-pwned"] == "undefined"
+    shown = body["data-panel"] or ""
+    assert name in shown and hostile_field in shown and "</mark></span>" in shown
+
+
+def test_header_reads_support_columns_when_there(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "values.txt").write_text(VALUES_ARTICLE, encoding="utf-8")
+    run_dir = tmp_path / "run"
+    write_run(run_dir, [values_extraction()], {})
+    run = load_run(run_dir)
+    evaluation = evaluate(run, {})
+    support = {
+        "records_checked": [4],
+        "records_supported": [3],
+        "support_rate": [0.75],
+        "value_support_rate": [0.9],
+    }
+    after = dataclasses.replace(evaluation, overall=pd.DataFrame(support))
+    page = render_report(run, after, articles(seeds))
+    assert "Support rate: <b>0.750</b> (3 of 4 records; value support <b>0.900</b>)." in page
+    # Eval tables from before the support columns (or without grounding: NaN rates) say n/a.
+    before = dataclasses.replace(evaluation, overall=pd.DataFrame({"grounding_rate": [0.5]}))
+    page = render_report(run, before, articles(seeds))
+    assert "Support rate: <b>n/a</b> (n/a of n/a records; value support <b>n/a</b>)." in page
