@@ -286,19 +286,16 @@ def deal_call(candidate: DealCandidate) -> ConstrainedCall:
         __base__=instructor.OpenAISchema,
         answer=(Union[tuple(shapes)], ...),  # type: ignore[valid-type]  # noqa: UP007
     )
-    sentences = Sentences(candidate.passage)
 
     def interpret(doc_id: str, answer: dict[str, Any]) -> DocumentExtraction:
         return DocumentExtraction(
-            doc_id=doc_id, deals=deals_from(answer["answer"], candidate, parties, sentences)
+            doc_id=doc_id, deals=deals_from(answer["answer"], candidate, parties)
         )
 
     return ConstrainedCall("deal", candidate.passage, INSTRUCTIONS["deal"], model, interpret)
 
 
-def deals_from(
-    answer: dict[str, Any], candidate: DealCandidate, labels: Labels, sentences: Sentences
-) -> list[Deal]:
+def deals_from(answer: dict[str, Any], candidate: DealCandidate, labels: Labels) -> list[Deal]:
     """The deals one answer reports: none, one, or one per investor of an investment."""
     deal_type = answer["deal_type"]
     if deal_type == "none":
@@ -317,7 +314,7 @@ def deals_from(
         names = [name for name, _ in group]
         if len(set(names)) < 2 or len(set(names)) < len(names):
             continue  # a party on both sides, or one party alone: no deal
-        deals.append(_deal(deal_type, group, answer["status"], candidate, sentences))
+        deals.append(_deal(deal_type, group, answer["status"], candidate))
     return deals
 
 
@@ -326,14 +323,12 @@ def _deal(
     group: list[tuple[str, str]],
     status: str,
     candidate: DealCandidate,
-    sentences: Sentences,
 ) -> Deal:
     """A deal with the amount, valuation, stake and date of the candidate's own sentence, and
     as evidence that sentence plus, for a party it only describes, the one naming it."""
     quotes = [candidate.sentence]
-    for name, _ in group:
-        if not names_in(candidate.sentence, (name,)):
-            quotes.insert(0, sentences.first([name]))
+    if candidate.context and any(not names_in(candidate.sentence, (n,)) for n, _ in group):
+        quotes.insert(0, candidate.context)  # the earlier sentence that names the party
     return Deal(
         deal_type=deal_type,  # type: ignore[arg-type]
         parties=[Party(name=name, role=role) for name, role in group],  # type: ignore[arg-type]

@@ -183,7 +183,9 @@ class Article:
                 at = find_word(form, normalized)
                 if at >= 0:
                     found = (start + index[at], start + index[at + len(form) - 1] + 1)
-                    best = found if best is None or found < best else best
+                    # The earliest mention, and of two starting there the longer form.
+                    if best is None or (found[0], -found[1]) < (best[0], -best[1]):
+                        best = found
         return best
 
     def find_pattern(

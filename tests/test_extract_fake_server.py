@@ -3,6 +3,7 @@ concurrency, per-document isolation, resume, cache modes, chunking."""
 
 from __future__ import annotations
 
+import csv
 import itertools
 import json
 import sqlite3
@@ -10,7 +11,9 @@ import subprocess
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 import pytest
 from rich.console import Console
 
@@ -32,6 +35,9 @@ from tests.fake_openai import (
     free_port,
 )
 
+# Every test article states this sentence; the deal's evidence quotes it, so grounding finds
+# each of its values (parties, amount, stake) inside its own evidence.
+SENTENCE = "Meta invests in Scale AI, about $14 billion for a 49% stake."
 ANSWER = json.dumps(
     {
         "companies": [{"name": "Meta", "evidence": [{"quote": "Meta invests"}]}],
@@ -45,7 +51,7 @@ ANSWER = json.dumps(
                 ],
                 "amount": {"value": 14e9, "currency": "USD", "qualifier": "about"},
                 "stake_percent": 49,
-                "evidence": [{"quote": "Meta invests in Scale AI"}],
+                "evidence": [{"quote": SENTENCE}],
             }
         ],
     }
@@ -57,9 +63,7 @@ def write_docs(folder: Path, count: int) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     ids = [f"doc-{i:02d}" for i in range(count)]
     for doc_id in ids:
-        (folder / f"{doc_id}.txt").write_text(
-            f"Article {doc_id}: Meta invests in Scale AI, about $14 billion for a 49% stake.\n"
-        )
+        (folder / f"{doc_id}.txt").write_text(f"Article {doc_id}: {SENTENCE}\n")
     return ids
 
 
@@ -94,10 +98,30 @@ def test_extracts_every_document_and_writes_outputs(tmp_path: Path) -> None:
     assert sorted(p.stem for p in (tmp_path / "run" / "records").glob("*.json")) == ids
     record = json.loads((tmp_path / "run" / "records" / "doc-00.json").read_text())
     assert record["doc_id"] == "doc-00"
-    assert record["deals"][0]["amount"] == {"value": 14e9, "currency": "USD", "qualifier": "about"}
+    [deal] = record["deals"]
+    assert deal["amount"] == {"value": 14e9, "currency": "USD", "qualifier": "about"}
+    assert deal["stake_percent"] == 49 and deal["grounded"] is True
+    # The quote's offsets and every value's own mention are located in the article.
+    text = (tmp_path / "docs" / "doc-00.txt").read_text()
+    [evidence] = deal["evidence"]
+    assert text[evidence["start"] : evidence["end"]] == SENTENCE
+    assert {s["field"]: text[s["start"] : s["end"]] for s in deal["spans"]} == {
+        "parties[0].name": "Meta",
+        "parties[1].name": "Scale AI",
+        "amount": "$14 billion",
+        "stake_percent": "49%",
+    }
     deals_csv = (tmp_path / "run" / "deals.csv").read_text().splitlines()
     assert len(deals_csv) == 1 + 3 and deals_csv[0].startswith("doc_id,deal_type,parties")
     assert manifest["records"] == {"companies": 3, "people": 0, "deals": 3}
+    # Every record's evidence states all of its values: nothing rejected, full support.
+    assert set(manifest["rejected"].values()) == {0}
+    assert not (tmp_path / "run" / "rejected.jsonl").exists()
+    assert manifest["support"]["all"]["support_rate"] == 1.0
+    assert manifest["support"]["deal"]["values"] == manifest["support"]["deal"]["values_supported"]
+    assert manifest["support"]["deal"]["values"] == 3 * 4  # two parties, amount, stake
+    # The plain strategy offers no candidates.
+    assert not (tmp_path / "run" / "candidates").exists()
     assert manifest["cache_misses"] == 3 and manifest["tokens_in"] > 0
     assert (tmp_path / "latest").readlink() == Path("run")
 
@@ -227,10 +251,7 @@ def test_bad_key_fails_the_run_once(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_long_document_is_chunked_and_merged(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
-    paragraphs = [
-        f"Paragraph {i}: Meta invests in Scale AI, $14 billion for 49%. " + "x" * 400
-        for i in range(12)
-    ]
+    paragraphs = [f"Paragraph {i}: {SENTENCE} " + "x" * 400 for i in range(12)]
     (docs / "long.txt").write_text("\n\n".join(paragraphs))
     with FakeOpenAI(Reply(ANSWER)) as server:
         settings = settings_for(server, tmp_path, context_tokens=2200, max_tokens=1000)
@@ -311,68 +332,237 @@ def test_missing_key_names_the_fix(tmp_path: Path) -> None:
         run(settings, tmp_path / "run")
 
 
+FIRST = "Meta agreed to invest about $14 billion in Scale AI."
+SECOND = "Scale AI co-founder Alexandr Wang will join Meta, according to Bloomberg."
+# Candidates: organizations Meta, Scale AI, Bloomberg; person Alexandr Wang; title co-founder;
+# one deal candidate (FIRST: an investment word, an amount, two organizations).
+ARTICLE = f"{FIRST} {SECOND}\n"
+
+
+def schema_of(body: dict[str, Any]) -> dict[str, Any]:
+    return body["response_format"]["json_schema"]["schema"]
+
+
+def article_of(body: dict[str, Any]) -> str:
+    """The text a question is about: what the prompt puts between <article> tags."""
+    user = body["messages"][-1]["content"]
+    return user.split("<article>\n", 1)[1].split("\n</article>", 1)[0]
+
+
+class ConstrainedModel:
+    """Answers the constrained strategy's questions as a model under constrained decoding
+    would: with the scripted picks, each answer checked against the JSON Schema the request
+    carries (an answer outside its enums raises, which the fake server records in `errors`
+    and answers with a 500). Deal questions are answered by the first marker their passage
+    holds, else with deal_type none."""
+
+    def __init__(
+        self,
+        companies: list[str],
+        people: list[dict[str, Any]],
+        deals: dict[str, dict[str, Any]],
+    ) -> None:
+        self.companies = companies
+        self.people = people
+        self.deals = deals
+
+    def __call__(self, body: dict[str, Any], index: int) -> Reply:
+        schema = schema_of(body)
+        answer: dict[str, Any]
+        if schema["title"] == "CompaniesAnswer":
+            picks = [{"name": name, "org_type": "company"} for name in self.companies]
+            answer = {"companies": picks}
+        elif schema["title"] == "PeopleAnswer":
+            answer = {"people": self.people}
+        else:
+            passage = article_of(body)
+            deal = next((d for m, d in self.deals.items() if m in passage), {"deal_type": "none"})
+            answer = {"answer": deal}
+        jsonschema.validate(answer, schema)
+        return Reply(json.dumps(answer))
+
+
 def test_constrained_strategy_sends_enum_schemas_and_rejects_too_few_picks(
     tmp_path: Path,
 ) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "a.txt").write_text(
-        "Meta agreed to invest about $14 billion in Scale AI. "
-        "Scale AI co-founder Alexandr Wang will join Meta, according to Bloomberg.\n"
-    )
-    # An empty answer has fewer picks than the schema's minimum: re-asked once, then failed.
-    with FakeOpenAI(Reply()) as server:
-        settings = settings_for(server, tmp_path, strategy="constrained", max_retries=1)
+    (docs / "a.txt").write_text(ARTICLE)
+    wang = {"name": "Alexandr Wang", "roles": [{"title": "co-founder", "organization": "Scale AI"}]}
+    investment = {
+        "deal_type": "investment",
+        "investors": ["Meta"],
+        "target": "Scale AI",
+        "status": "agreed",
+    }
+    model = ConstrainedModel(["Meta", "Scale AI", "Bloomberg"], [wang], {FIRST: investment})
+    with FakeOpenAI(model) as server:
+        settings = settings_for(server, tmp_path, strategy="constrained")
         manifest = run(settings, tmp_path / "run")
         bodies = [request.body for request in server.chat_requests]
-    assert manifest["prompt"] == "constrained_v1" and manifest["documents"]["failed"] == 1
+        assert server.errors == []
+    assert manifest["prompt"] == "constrained_v2" and manifest["documents"]["ok"] == 1
+    # Organizations, people, then one question per deal candidate (here one).
+    companies, people, deal = (schema_of(body) for body in bodies)
+    tasks = [body["messages"][-1]["content"] for body in bodies]
+    assert tasks[0].endswith(f"Task: {INSTRUCTIONS['companies']}")
+    assert tasks[1].endswith(f"Task: {INSTRUCTIONS['people']}")
+    assert tasks[2].endswith(f"Task: {INSTRUCTIONS['deal']}")
+    assert article_of(bodies[0]) == article_of(bodies[1]) == ARTICLE
+    # The deal question reads only its passage, not the whole article.
+    assert article_of(bodies[2]) == FIRST
+
+    assert companies["properties"]["companies"]["minItems"] == 3  # fewer than the usual 5
+    company_pick = companies["$defs"]["CompanyPick"]["properties"]
+    assert company_pick["name"]["enum"] == ["Meta", "Scale AI", "Bloomberg"]
+    person_pick = people["$defs"]["PersonPick"]["properties"]
+    assert person_pick["name"]["const"] == "Alexandr Wang"
+    role = people["$defs"]["RolePick"]["properties"]
+    assert role["title"]["const"] == "co-founder"
+    assert role["organization"]["anyOf"][0]["enum"] == ["Meta", "Scale AI", "Bloomberg"]
+    # Only "none" and the types the sentence's wording allows ("invest": an investment), and
+    # only the organizations this passage names (not Bloomberg).
+    shapes = [ref["$ref"].rsplit("/", 1)[1] for ref in deal["properties"]["answer"]["anyOf"]]
+    assert shapes == ["NoDeal", "Investment"]
+    investment_shape = deal["$defs"]["Investment"]["properties"]
+    assert investment_shape["investors"]["items"]["enum"] == ["Meta", "Scale AI"]
+    assert investment_shape["target"]["enum"] == ["Meta", "Scale AI"]
+    assert investment_shape["status"]["const"] == "agreed"
+
+    record = json.loads((tmp_path / "run" / "records" / "a.json").read_text())
+    assert [c["name"] for c in record["companies"]] == ["Meta", "Scale AI", "Bloomberg"]
+    assert record["people"][0]["roles"] == [{"title": "co-founder", "organization": "Scale AI"}]
+    [made] = record["deals"]
+    assert [(p["name"], p["role"]) for p in made["parties"]] == [
+        ("Meta", "investor"),
+        ("Scale AI", "target"),
+    ]
+    # The model never quotes: the amount and the evidence come from the candidate sentence.
+    assert made["amount"] == {"value": 14e9, "currency": "USD", "qualifier": "about"}
+    assert made["status"] == "agreed" and [e["quote"] for e in made["evidence"]] == [FIRST]
+
+    # One pick where the schema asks for at least three: re-asked once, then the document fails
+    # at its first question (nothing further is asked).
+    too_few = json.dumps({"companies": [{"name": "Meta", "org_type": "company"}]})
+    with FakeOpenAI(Reply(too_few)) as server:
+        settings = settings_for(
+            server, tmp_path, strategy="constrained", max_retries=1, cache_mode="off"
+        )
+        manifest = run(settings, tmp_path / "few")
+        requests = server.chat_requests
+    assert manifest["documents"]["failed"] == 1
     assert "invalid response after 2 attempt(s)" in manifest["failed"]["a"]
-    assert len(bodies) == 2 and manifest["reasks"] == 1
-    assert bodies[0]["messages"][1]["content"].endswith(f"Task: {INSTRUCTIONS['companies']}")
-    schema = bodies[0]["response_format"]["json_schema"]["schema"]
-    picks = schema["properties"]["companies"]
-    assert picks["minItems"] == 3  # Meta, Scale AI, Bloomberg: fewer than the usual 5
-    names = schema["$defs"]["CompanyPick"]["properties"]["name"]["enum"]
-    assert names == ["Meta", "Scale AI", "Bloomberg"]
+    assert len(requests) == 2 and manifest["reasks"] == 1
+    assert all(schema_of(r.body)["title"] == "CompaniesAnswer" for r in requests)
+    assert "at least 3 items" in requests[1].text  # the re-ask carries the validation error
+    assert not (tmp_path / "few" / "records" / "a.json").exists()
 
 
 def test_constrained_picks_are_merged_and_deduplicated(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
-    first = "Meta agreed to invest about $14 billion in Scale AI."
-    second = "Scale AI co-founder Alexandr Wang will join Meta, according to Bloomberg."
-    (docs / "a.txt").write_text(f"{first} {second}\n")
-
-    def pick(name: str, quote: str) -> dict[str, object]:
-        return {"name": name, "org_type": "company", "evidence": [{"quote": quote}]}
-
-    # A small model told to pick at least three organisations repeats one; people likewise.
-    companies = {"companies": [pick("Meta", first), pick("Scale AI", first), pick("Meta", second)]}
-    wang = {"name": "Alexandr Wang", "roles": [], "evidence": [{"quote": second}]}
-    deal = {
-        "deal_type": "investment",
-        "parties": [{"name": "Meta", "role": "investor"}, {"name": "Scale AI", "role": "target"}],
-        "amount": "about $14 billion",
-        "stake_percent": None,
-        "status": "agreed",
-        "date": None,
-        "evidence": [{"quote": first}],
+    third = "The investment gives Meta a 49% stake in Scale AI."
+    (docs / "a.txt").write_text(f"{FIRST} {SECOND} {third}\n")
+    # A small model told to pick at least three organizations repeats one; people likewise;
+    # and two sentences report the same investment, one naming its investor twice.
+    wang = {"name": "Alexandr Wang", "roles": [{"title": "co-founder", "organization": "Scale AI"}]}
+    investment = {"deal_type": "investment", "target": "Scale AI"}
+    deals = {
+        FIRST: {**investment, "investors": ["Meta", "Meta"], "status": "agreed"},
+        third: {**investment, "investors": ["Meta"], "status": "completed"},
     }
-    answers = {
-        INSTRUCTIONS["companies"]: [Reply(json.dumps(companies))],
-        INSTRUCTIONS["people"]: [Reply(json.dumps({"people": [wang, wang]}))],
-        INSTRUCTIONS["deals"]: [Reply(json.dumps({"deals": [deal, deal]}))],
-    }
-    with FakeOpenAI(ScriptByMarker(answers)) as server:
+    model = ConstrainedModel(["Meta", "Scale AI", "Meta"], [wang, wang], deals)
+    with FakeOpenAI(model) as server:
         manifest = run(settings_for(server, tmp_path, strategy="constrained"), tmp_path / "run")
-        assert server.count() == 3  # one call per record type
+        # Organizations, people, and one question per deal candidate.
+        assert server.count() == 4 and server.count(INSTRUCTIONS["deal"]) == 2
+        assert server.errors == []
     assert manifest["documents"]["ok"] == 1, manifest["failed"]
+    assert manifest["records"] == {"companies": 2, "people": 1, "deals": 1}
     record = json.loads((tmp_path / "run" / "records" / "a.json").read_text())
     assert [c["name"] for c in record["companies"]] == ["Meta", "Scale AI"]
-    # The repeated pick adds its quote to the first: Meta keeps both sentences.
-    assert [e["quote"] for e in record["companies"][0]["evidence"]] == [first, second]
-    assert [p["name"] for p in record["people"]] == ["Alexandr Wang"]
-    assert len(record["deals"]) == 1 and record["deals"][0]["amount"]["value"] == 14e9
+    assert [[e["quote"] for e in c["evidence"]] for c in record["companies"]] == [[FIRST], [FIRST]]
+    [person] = record["people"]
+    assert person["name"] == "Alexandr Wang" and len(person["roles"]) == 1
+    assert [e["quote"] for e in person["evidence"]] == [SECOND]
+    # One deal: the first report wins and gains the second's sentence as evidence.
+    [deal] = record["deals"]
+    assert [(p["name"], p["role"]) for p in deal["parties"]] == [
+        ("Meta", "investor"),
+        ("Scale AI", "target"),
+    ]
+    assert deal["amount"]["value"] == 14e9 and deal["status"] == "agreed"
+    assert [e["quote"] for e in deal["evidence"]] == [FIRST, third]
+
+
+def test_constrained_run_writes_candidates_and_value_spans(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text(ARTICLE)
+    wang = {"name": "Alexandr Wang", "roles": [{"title": "co-founder", "organization": "Scale AI"}]}
+    investment = {
+        "deal_type": "investment",
+        "investors": ["Meta"],
+        "target": "Scale AI",
+        "status": "agreed",
+    }
+    model = ConstrainedModel(["Meta", "Scale AI", "Bloomberg"], [wang], {FIRST: investment})
+    with FakeOpenAI(model) as server:
+        # No strategy given: "constrained" is the default for local/ models only.
+        assert settings_for(server, tmp_path).strategy == "plain"
+        manifest = run(settings_for(server, tmp_path, strategy="constrained"), tmp_path / "run")
+        assert server.errors == []
+    assert manifest["documents"]["ok"] == 1
+    offered = json.loads((tmp_path / "run" / "candidates" / "a.json").read_text())
+    assert offered["doc_id"] == "a"
+    assert offered["organizations"] == ["Meta", "Scale AI", "Bloomberg"]
+    assert offered["people"] == ["Alexandr Wang"] and offered["titles"] == ["co-founder"]
+    assert offered["amounts"] == [{"text": "about $14 billion", "value": 14e9}]
+    assert offered["deals"] == [
+        {
+            "sentence": FIRST,
+            "context": None,
+            "parties": ["Meta", "Scale AI"],
+            "people": [],
+            "types": ["investment"],
+            "statuses": ["agreed"],
+        }
+    ]
+
+    def table(name: str) -> list[dict[str, str]]:
+        with (tmp_path / "run" / f"{name}.csv").open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert rows and list(rows[0])[-2:] == ["grounded", "spans"]
+        return rows
+
+    def spans(row: dict[str, str]) -> dict[str, str]:
+        """Each `field=start:end` of the cell, as the article's text at those offsets."""
+        found = {}
+        for cell in row["spans"].split("; "):
+            field, offsets = cell.split("=")
+            start, end = offsets.split(":")
+            found[field] = ARTICLE[int(start) : int(end)]
+        return found
+
+    companies, people, deals = table("companies"), table("people"), table("deals")
+    assert [row["grounded"] for row in [*companies, *people, *deals]] == ["True"] * 5
+    assert [spans(row) for row in companies] == [
+        {"name": "Meta"},
+        {"name": "Scale AI"},
+        {"name": "Bloomberg"},
+    ]
+    assert spans(people[0]) == {
+        "name": "Alexandr Wang",
+        "roles[0].title": "co-founder",
+        "roles[0].organization": "Scale AI",
+    }
+    assert spans(deals[0]) == {
+        "parties[0].name": "Meta",
+        "parties[1].name": "Scale AI",
+        "amount": "$14 billion",
+    }
+    # The first mentions, in the sentence that states them.
+    assert deals[0]["spans"] == "parties[0].name=0:4; parties[1].name=43:51; amount=28:39"
 
 
 def test_a_record_listed_twice_in_one_answer_is_kept_once(tmp_path: Path) -> None:
@@ -389,31 +579,91 @@ def test_grounding_modes_write_rejections(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.txt").write_text("Meta invests in Scale AI.\n")
-    invented = json.loads(ANSWER)
-    invented["companies"].append({"name": "Apple", "evidence": [{"quote": "Apple buys Meta"}]})
-    with FakeOpenAI(Reply(json.dumps(invented))) as server:
+    answer = json.loads(ANSWER)
+    answer["companies"] += [
+        # A quote the article does not contain.
+        {"name": "Apple", "evidence": [{"quote": "Apple buys Meta"}]},
+        # In the article, but not in its own evidence: support, not presence.
+        {"name": "Scale AI", "evidence": [{"quote": "Meta invests"}]},
+    ]
+    # The deal's quote names both parties but not its amount ($14 billion) or stake (49%).
+    answer["deals"][0]["evidence"] = [{"quote": "Meta invests in Scale AI"}]
+    with FakeOpenAI(Reply(json.dumps(answer))) as server:
         strict = run(settings_for(server, tmp_path), tmp_path / "strict")
         flag = run(settings_for(server, tmp_path, grounding="flag"), tmp_path / "flag")
         off = run(settings_for(server, tmp_path, grounding="off"), tmp_path / "off")
-    kept = {
-        mode: [
-            c["name"]
-            for c in json.loads((tmp_path / mode / "records" / "a.json").read_text())["companies"]
-        ]
+    records = {
+        mode: json.loads((tmp_path / mode / "records" / "a.json").read_text())
         for mode in ("strict", "flag", "off")
     }
-    assert kept == {"strict": ["Meta"], "flag": ["Meta", "Apple"], "off": ["Meta", "Apple"]}
+    kept = {mode: [c["name"] for c in r["companies"]] for mode, r in records.items()}
+    assert kept == {
+        "strict": ["Meta"],
+        "flag": ["Meta", "Apple", "Scale AI"],
+        "off": ["Meta", "Apple", "Scale AI"],
+    }
+    # strict keeps the deal without the values its evidence does not state; flag keeps them
+    # and marks the record (and Scale AI's span, found elsewhere in the article) ungrounded.
+    strict_deal, flag_deal = records["strict"]["deals"][0], records["flag"]["deals"][0]
+    assert strict_deal["amount"] is None and strict_deal["stake_percent"] is None
+    assert strict_deal["grounded"] is True
+    assert flag_deal["amount"]["value"] == 14e9 and flag_deal["stake_percent"] == 49
+    assert flag_deal["grounded"] is False
+    assert [c["grounded"] for c in records["flag"]["companies"]] == [True, False, False]
+    scale = records["flag"]["companies"][2]["spans"]
+    assert scale == [
+        {"field": "name", "text": "Scale AI", "start": 16, "end": 24, "grounded": False}
+    ]
+
     rejected = [json.loads(line) for line in (tmp_path / "strict" / "rejected.jsonl").open()]
-    assert {(r["record"], r["field"], r["action"]) for r in rejected} >= {
-        ("Apple", "name", "dropped")
+    assert {(r["record_type"], r["index"], r["field"], r["level"]) for r in rejected} == {
+        ("company", 1, "evidence", "value"),  # the quote itself
+        ("company", 1, "evidence", "record"),  # no quote left
+        ("company", 1, "name", "record"),
+        ("company", 2, "name", "record"),
+        ("deal", 0, "amount", "value"),
+        ("deal", 0, "stake_percent", "value"),
     }
-    # The deal's amount ($14 billion) and stake (49) are not in this article either.
-    assert {r["field"] for r in rejected} >= {"amount", "stake_percent"}
-    assert strict["rejected"]["dropped"] == len(rejected) and strict["rejected"]["flagged"] == 0
-    assert flag["rejected"]["flagged"] == len(rejected) and off["rejected"] == {
-        "dropped": 0,
-        "flagged": 0,
+    assert {r["action"] for r in rejected} == {"dropped"} and len(rejected) == 6
+    [scale_ai] = [r for r in rejected if r["record"] == "Scale AI"]
+    assert scale_ai["value"] == "Scale AI" and scale_ai["quotes"] == ["Meta invests"]
+    assert scale_ai["reason"] == "name is not in the record's evidence"
+    [amount] = [r for r in rejected if r["field"] == "amount"]
+    assert amount["record"] == "investment: Meta (investor), Scale AI (target)"
+    assert amount["value"] == {"value": 14e9, "currency": "USD", "qualifier": "about"}
+    flagged = [json.loads(line) for line in (tmp_path / "flag" / "rejected.jsonl").open()]
+    assert [{**r, "action": "dropped"} for r in flagged] == rejected
+    assert not (tmp_path / "off" / "rejected.jsonl").exists()
+
+    # Apple's two record-level findings count as one record: Apple and Scale AI; the values are
+    # Apple's quote, the amount and the stake.
+    assert strict["rejected"] == {
+        "records_dropped": 2,
+        "records_flagged": 0,
+        "values_dropped": 3,
+        "values_flagged": 0,
     }
+    assert flag["rejected"] == {
+        "records_dropped": 0,
+        "records_flagged": 2,
+        "values_dropped": 0,
+        "values_flagged": 3,
+    }
+    assert set(off["rejected"].values()) == {0} and off["support"] == {}
+    # Support is counted before anything is dropped, so it is the same in strict and flag.
+    for manifest in (strict, flag):
+        support = manifest["support"]
+        assert support["company"] == {
+            "records": 3,
+            "records_supported": 1,
+            "values": 3,
+            "values_supported": 1,
+            "support_rate": 0.3333,
+            "value_support_rate": 0.3333,
+        }
+        assert (support["deal"]["records_supported"], support["deal"]["values"]) == (0, 4)
+        assert support["deal"]["values_supported"] == 2  # the parties
+        assert support["all"]["records"] == 4 and support["all"]["support_rate"] == 0.25
 
 
 def test_latest_points_at_the_newest_run_in_the_runs_folder_only(tmp_path: Path) -> None:

@@ -18,6 +18,9 @@ ARTICLE = (
     "Meta has reached a deal with Scale AI for a strategic investment of about $14 billion. "
     "Under the agreement, Meta will acquire a 49 percent stake in the startup.\n"
 )
+DEAL_QUOTE = (
+    "Meta has reached a deal with Scale AI for a strategic investment of about $14 billion."
+)
 STAKE_QUOTE = "Meta will acquire a 49 percent stake in the startup"
 
 
@@ -28,7 +31,7 @@ def gold_deal(**fields: Any) -> dict[str, Any]:
         "parties": [{"name": "Meta", "role": "investor"}, {"name": "Scale AI", "role": "target"}],
         "amount": "about $14 billion",
         "stake_percent": 49,
-        "evidence": [{"quote": STAKE_QUOTE}],
+        "evidence": [{"quote": DEAL_QUOTE}, {"quote": STAKE_QUOTE}],
         **fields,
     }
 
@@ -65,7 +68,13 @@ def broken_gold(gold: Path, seeds: Path) -> dict[Path, tuple[str, str]]:
     quote = write_gold(
         gold,
         "article",
-        gold_deal(evidence=[{"quote": "Meta will buy all of Scale AI"}, {"quote": STAKE_QUOTE}]),
+        gold_deal(
+            evidence=[
+                {"quote": DEAL_QUOTE},
+                {"quote": "Meta will buy all of Scale AI"},
+                {"quote": STAKE_QUOTE},
+            ]
+        ),
     )
     # (d) invalid JSON: a stray comma on line 3
     broken = gold / "broken.json"
@@ -78,7 +87,7 @@ def broken_gold(gold: Path, seeds: Path) -> dict[Path, tuple[str, str]]:
             "Value error, stake_percent must be between 0 and 100, got 140",
         ),
         parties: ("deals[0].parties", "List should have at least 1 item after validation, not 0"),
-        quote: ("deals[0].evidence[0].quote", f"not found in {seeds / 'article.txt'}"),
+        quote: ("deals[0].evidence[1].quote", f"not found in {seeds / 'article.txt'}"),
         broken: ("line 3", "invalid JSON: Expecting value"),
         ghost: ("doc_id", f"no document 'ghost' in {seeds}"),
     }
@@ -105,7 +114,8 @@ def test_cli_prints_one_line_per_problem_and_fails(
 
 
 def test_clean_gold_passes(dealx: Dealx, gold: Path, seeds: Path) -> None:
-    write_gold(gold, "article", gold_deal(date="June 11, 2025"))
+    # A clean gold deal: its quotes state every value (the article gives no date).
+    write_gold(gold, "article", gold_deal(date=None))
     assert validate_gold_dir(gold, seeds) == []
     result = dealx("validate-gold", gold, "--seeds", seeds)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -151,3 +161,18 @@ def test_empty_gold_folder_is_a_problem(gold: Path, seeds: Path) -> None:
     assert validate_gold_dir(gold, seeds) == [
         GoldProblem(gold, "(folder)", "no gold files (*.json)")
     ]
+
+
+def test_gold_quotes_must_support_the_record(gold: Path, seeds: Path) -> None:
+    """A quote that is in the article but does not state a value is a problem: the stake
+    sentence alone names neither Scale AI (only "the startup") nor the amount."""
+    write_gold(gold, "article", gold_deal(evidence=[{"quote": STAKE_QUOTE}]))
+    problems = {(p.field, p.message) for p in validate_gold_dir(gold, seeds)}
+    assert problems == {
+        ("deals[0].parties[1].name", "'Scale AI': parties[1].name is not in the record's evidence"),
+        (
+            "deals[0].amount",
+            "{'value': 14000000000.0, 'currency': 'USD', 'qualifier': 'about'}: "
+            "amount is not in the record's evidence",
+        ),
+    }
