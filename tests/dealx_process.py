@@ -124,15 +124,20 @@ class DealxProcess:
         self.process.send_signal(signal.SIGKILL)
 
     def wait(self, timeout: float = 300.0) -> Finished:
-        """Wait for the exit (killing it past `timeout`); wait4 gives this child's own peak RSS."""
-        deadline = time.monotonic() + timeout
+        """Wait for the exit (killing it past `timeout`), sampling the child's peak RSS.
+
+        The peak is read from /proc (VmHWM), not from wait4's ru_maxrss: the kernel carries
+        the parent's high-water mark over the exec into ru_maxrss, so a test process that
+        had grown large would be charged to every dealx it starts."""
+        deadline, peak_kib = time.monotonic() + timeout, 0
         while True:
-            pid, status, usage = os.wait4(self.process.pid, os.WNOHANG)
+            peak_kib = max(peak_kib, _high_water_kib(self.process.pid))
+            pid, status = os.waitpid(self.process.pid, os.WNOHANG)
             if pid:
                 break
             if time.monotonic() > deadline:
                 self.kill()
-                pid, status, usage = os.wait4(self.process.pid, 0)
+                pid, status = os.waitpid(self.process.pid, 0)
                 break
             time.sleep(0.02)
         self.process.returncode = os.waitstatus_to_exitcode(status)
@@ -142,8 +147,18 @@ class DealxProcess:
             outputs.append(handle.read())
             handle.close()
             Path(handle.name).unlink()
-        # ru_maxrss is in KiB on Linux.
-        return Finished(self.process.returncode, *outputs, max_rss_mb=usage.ru_maxrss / 1024)
+        return Finished(self.process.returncode, *outputs, max_rss_mb=peak_kib / 1024)
+
+
+def _high_water_kib(pid: int) -> int:
+    """The process's peak resident set size so far (VmHWM), or 0 once it has exited."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next(
+        (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0
+    )
 
 
 def run_dealx(args: list[str | Path], cwd: Path, env: dict[str, str]) -> Finished:

@@ -72,10 +72,12 @@ def wait_until_gone(pid: int, seconds: float = 20) -> bool:
 
 def test_local_model_extracts_then_replays_without_server(tmp_path: Path) -> None:
     cache = tmp_path / "cache.sqlite"
-    command = [sys.executable, "-m", "pipeline", "extract", str(SEED), "--out"]
+    # The plain strategy: one call, whose request and raw answer the cache entry shows whole
+    # (tests/test_live_hostile.py takes the constrained strategy through the real server).
+    command = [sys.executable, "-m", "pipeline", "extract", str(SEED), "--strategy", "plain"]
     log = tmp_path / "stderr.log"
     live = subprocess.Popen(
-        [*command, str(tmp_path / "live"), "--cache", str(cache)],
+        [*command, "--out", str(tmp_path / "live"), "--cache", str(cache)],
         stdout=subprocess.DEVNULL,
         stderr=log.open("w"),
     )
@@ -115,6 +117,8 @@ def test_local_model_extracts_then_replays_without_server(tmp_path: Path) -> Non
         str(cache),
         "--cache-mode",
         "replay",
+        "--strategy",
+        "plain",
     )
     assert replay.returncode == 0, replay.stderr
     replayed = json.loads((tmp_path / "replay" / "manifest.json").read_text())
