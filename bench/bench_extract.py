@@ -29,15 +29,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiohttp
 from rich.console import Console
 
-from pipeline.cache import ResponseCache
-from pipeline.documents import load_documents
-from pipeline.extract import Extractor
-from pipeline.prompts import load_prompt
-from pipeline.providers import Endpoint, resolve_endpoint
-from pipeline.request import ModelRequest
-from pipeline.response import ArticleExtraction
+from pipeline.extraction.documents import load_documents
+from pipeline.extraction.extractor import Extractor
+from pipeline.extraction.prompts import load_prompt
+from pipeline.extraction.request import ModelRequest
+from pipeline.extraction.response import ArticleExtraction
+from pipeline.providers.endpoint import Endpoint, resolve_endpoint
 from pipeline.runner import extract_run
 from pipeline.settings import Settings
+from pipeline.store.cache import ResponseCache
 from tests.fake_openai import FakeOpenAI, Reply
 
 # An answer every value of which the article below supports, so grounding keeps it whole and

@@ -15,7 +15,8 @@ import numpy as np
 from rapidfuzz import fuzz, process
 from scipy.optimize import linear_sum_assignment
 
-from eval.normalize import (
+from schemas.gold import GoldDocument, GoldFlags
+from schemas.normalize import (
     date_agrees,
     money_agrees,
     normalize_company,
@@ -24,7 +25,6 @@ from eval.normalize import (
     normalize_title,
     percent_agrees,
 )
-from schemas.gold import GoldDocument, GoldFlags
 from schemas.records import Company, Deal, DocumentExtraction, Person
 
 RecordType = Literal["company", "person", "deal"]
@@ -34,7 +34,7 @@ RECORD_LISTS: dict[RecordType, str] = {"company": "companies", "person": "people
 FieldStatus = Literal["correct", "wrong", "missing", "spurious", "true_negative", "optional"]
 Outcome = Literal["correct", "wrong_value", "spurious", "missed", "optional"]
 
-# How a field's normalised values are compared; "name" checks the predicted name against the gold
+# How a field's normalized values are compared; "name" checks the predicted name against the gold
 # name and aliases, "set" scores element by element.
 _KINDS: dict[RecordType, dict[str, str]] = {
     "company": {
@@ -62,7 +62,7 @@ _KINDS: dict[RecordType, dict[str, str]] = {
 FIELDS: dict[RecordType, tuple[str, ...]] = {kind: tuple(f) for kind, f in _KINDS.items()}
 
 # Similarity floors: a pair below its floor stays unmatched, so an invented record counts as one
-# spurious plus one missed instead of one wrong. Names: normalised Indel similarity, which keeps
+# spurious plus one missed instead of one wrong. Names: normalized Indel similarity, which keeps
 # "Meta" (0.62 to "Metaculus") apart while "OpenAI"/"Open AI" (0.92) still pair.
 FLOORS: dict[RecordType, float] = {"company": 0.8, "person": 0.8, "deal": 0.5}
 # Deal similarity: the (party, role) pairs carry most weight, then the deal type, the party names
@@ -140,7 +140,7 @@ class DocumentAlignment:
 
 
 class _View(NamedTuple):
-    """A record's normalised form: its exact-match keys, the names it answers to (for fuzzy
+    """A record's normalized form: its exact-match keys, the names it answers to (for fuzzy
     matching), its comparable field values and, for gold, which fields are optional."""
 
     record: Company | Person | Deal
@@ -236,9 +236,9 @@ def assign(similarity: np.ndarray, floor: float) -> list[tuple[int, int]]:
 
 
 def _canonical_names(gold: GoldDocument) -> dict[str, str]:
-    """Map every normalised gold company name and alias to the company's normalised name.
+    """Map every normalized gold company name and alias to the company's normalized name.
 
-    Party names and role organisations on both sides go through it, so "Meta Platforms" as a
+    Party names and role organizations on both sides go through it, so "Meta Platforms" as a
     party equals the gold's "Meta".
     """
     canon: dict[str, str] = {}

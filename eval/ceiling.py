@@ -16,8 +16,8 @@ import pandas as pd
 
 # The scorer's own alias map, so that the ceiling and the scores agree on who a party is.
 from eval.align import _canonical_names
-from eval.normalize import money_agrees, normalize_company, normalize_person
 from schemas.gold import GoldDeal, GoldDocument
+from schemas.normalize import money_agrees, normalize_company, normalize_person
 
 CEILING_ITEMS = ("company", "person", "amount", "deal")
 CEILING_COLUMNS = ("item", "gold", "offered", "share")

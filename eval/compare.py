@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from eval.align import RECORD_TYPES, DocumentAlignment
-from eval.normalize import fold
 from eval.score import FIELD_KEYS, Counts, Evaluation, f1_scores, field_sums
-from pipeline.errors import InputError
+from schemas.errors import InputError
+from schemas.normalize import fold
 from schemas.records import record_label
 
 RESAMPLES = 10_000

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from pipeline.documents import Document, load_documents
-from pipeline.errors import InputError
-from pipeline.grounding import ground
+from pipeline.extraction.documents import Document, load_documents
+from pipeline.extraction.grounding import ground
+from schemas.errors import InputError
 from schemas.gold import GoldDocument
 from schemas.records import DocumentExtraction
 

@@ -26,7 +26,7 @@ from eval.align import FIELDS, RECORD_LISTS, RECORD_TYPES, RecordMatch
 from eval.load import Run, load_run
 from eval.score import Evaluation, evaluate
 from eval.tables import cell, vertical
-from pipeline.documents import UnreadableDocument, find_document_paths, read_document
+from pipeline.extraction.documents import UnreadableDocument, find_document_paths, read_document
 from schemas.gold import GoldDocument
 from schemas.records import Company, Deal, Money, Party, Person, Role, record_label
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from eval.load import load_run
 from eval.score import evaluate
-from pipeline.errors import InputError
+from schemas.errors import InputError
 from schemas.gold import GoldDocument
 
 RUN_COLUMNS = (

@@ -10,8 +10,8 @@ import openai
 from instructor.core import IncompleteOutputException, InstructorRetryException
 from pydantic import ValidationError
 
-from pipeline.errors import AuthError, ConfigError, DealxError
-from pipeline.request import strip_credentials
+from pipeline.extraction.request import strip_credentials
+from schemas.errors import AuthError, ConfigError, DealxError
 
 SECRET_VARIABLES = ("OPENAI_API_KEY", "DEALX_API_KEY")
 # pydantic appends a documentation link to every error; it is noise in a one-line reason.

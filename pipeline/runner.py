@@ -21,13 +21,16 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pipeline.cache import ResponseCache
-from pipeline.documents import list_documents, read_document
-from pipeline.errors import DealxError
-from pipeline.extract import DocStats, Extractor
+from pipeline.extraction.documents import list_documents, read_document
+from pipeline.extraction.extractor import DocStats, Extractor
+from pipeline.extraction.grounding import ground
+from pipeline.extraction.prompts import load_prompt
+from pipeline.extraction.request import strip_credentials
 from pipeline.failures import describe_failure, fatal_for_run
-from pipeline.grounding import ground
-from pipeline.outputs import (
+from pipeline.providers.endpoint import price_per_mtok, resolve_endpoint
+from pipeline.settings import Settings
+from pipeline.store.cache import ResponseCache
+from pipeline.store.run_dir import (
     TableRows,
     add_rows,
     append_jsonl,
@@ -42,10 +45,7 @@ from pipeline.outputs import (
     write_record,
     write_tables,
 )
-from pipeline.prompts import load_prompt
-from pipeline.providers import price_per_mtok, resolve_endpoint
-from pipeline.request import strip_credentials
-from pipeline.settings import Settings
+from schemas.errors import DealxError
 from schemas.records import Support
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pipeline.errors import ConfigError
+from schemas.errors import ConfigError
 
 CacheMode = Literal["readwrite", "replay", "refresh", "off"]
 Strategy = Literal["plain", "constrained"]

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from pipeline.documents import list_documents, load_documents
-from pipeline.errors import EXIT_FAILED, EXIT_USAGE, InputError
-from pipeline.outputs import record_path
+from pipeline.extraction.documents import list_documents, load_documents
 from pipeline.runner import extract_run
+from pipeline.store.run_dir import record_path
+from schemas.errors import EXIT_FAILED, EXIT_USAGE, InputError
 from tests.dealx_process import (
     ANSWER,
     FACT,

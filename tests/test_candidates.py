@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from pipeline.candidates import (
+from pipeline.extraction.candidates import (
     DealCandidate,
     find_candidates,
     find_deal_candidates,
@@ -18,8 +18,8 @@ from pipeline.candidates import (
     names_in,
     sentence_spans,
 )
-from pipeline.constrained import STATUSES, Labels, calls_for, deal_call, enum_label
-from pipeline.grounding import ground
+from pipeline.extraction.constrained import STATUSES, Labels, calls_for, deal_call, enum_label
+from pipeline.extraction.grounding import ground
 from schemas.records import DocumentExtraction
 
 ARTICLE = (
@@ -41,11 +41,11 @@ def test_names_are_capitalised_runs_without_noise() -> None:
     assert not {"Notably", "Eyes", "Chief Executive Officer", "Meta’s"} & set(names)
 
 
-def test_people_are_told_from_organisations() -> None:
+def test_people_are_told_from_organizations() -> None:
     assert looks_like_person("Alexandr Wang") and looks_like_person("Mark Zuckerberg")
     assert not looks_like_person("Scale AI") and not looks_like_person("Meta")
     candidates = find_candidates(ARTICLE)
-    assert "Alexandr Wang" in candidates.people and "Scale AI" in candidates.organisations
+    assert "Alexandr Wang" in candidates.people and "Scale AI" in candidates.organizations
 
 
 def test_values_and_sentences_are_spans_of_the_text() -> None:
@@ -82,8 +82,8 @@ def test_countries_demonyms_acronyms_and_lone_surnames_are_no_organizations() ->
         "Later Wang said American investors and OpenAI-backed firms liked Scale AI."
     )
     candidates = find_candidates(text)
-    assert "Scale AI" in candidates.organisations and "Alexandr Wang" in candidates.people
-    assert not {"China", "EU", "IPO", "American", "Wang"} & set(candidates.organisations)
+    assert "Scale AI" in candidates.organizations and "Alexandr Wang" in candidates.people
+    assert not {"China", "EU", "IPO", "American", "Wang"} & set(candidates.organizations)
     assert not any("-backed" in name for name in candidates.names)
 
 
@@ -129,13 +129,13 @@ def test_the_company_takes_its_party_from_the_previous_sentence() -> None:
 
 def test_revenue_sentence_with_one_organization_is_no_candidate() -> None:
     text = "Nvidia Corp reported revenue of $30 billion for the quarter."
-    assert find_candidates(text).organisations == ("Nvidia Corp",)
+    assert find_candidates(text).organizations == ("Nvidia Corp",)
     assert deal_candidates(text) == []
 
 
 def test_article_without_deal_words_or_amounts_has_no_deal_candidates() -> None:
     text = "Scale AI hired engineers in San Francisco. Meta Platforms opened an office in London."
-    assert {"Scale AI", "Meta Platforms"} <= set(find_candidates(text).organisations)
+    assert {"Scale AI", "Meta Platforms"} <= set(find_candidates(text).organizations)
     assert deal_candidates(text) == []
     calls, _, found = calls_for(text)
     assert found == [] and [call.kind for call in calls] == ["companies"]
@@ -250,14 +250,14 @@ DEAL_TYPES |= {"contract", "licensing"}
 
 def test_calls_admit_only_candidates_and_interpret_into_grounded_records() -> None:
     calls, candidates, deal_candidates_found = calls_for(ARTICLE_2)
-    assert candidates.organisations == ("Scale AI", "Meta Platforms")
+    assert candidates.organizations == ("Scale AI", "Meta Platforms")
     assert candidates.people == ("Alexandr Wang",) and candidates.titles == ("CEO",)
     assert [call.kind for call in calls] == ["companies", "people", "deal"]
     [candidate] = deal_candidates_found
     assert candidate.sentence == INVESTS and candidate.context == FOUNDED
 
     companies, people, deal = calls
-    offered = set(candidates.organisations)
+    offered = set(candidates.organizations)
     assert enum_values(companies.response_model.model_json_schema()) == offered | ORG_TYPES
     assert enum_values(people.response_model.model_json_schema()) == (
         offered | set(candidates.people) | set(candidates.titles)

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from pipeline.cache import ResponseCache
 from pipeline.runner import extract_run
+from pipeline.store.cache import ResponseCache
 from schemas.records import DocumentExtraction
 from tests.dealx_process import (
     ANSWER,

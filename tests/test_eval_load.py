@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from eval.load import load_gold, load_run
-from pipeline.errors import InputError
+from schemas.errors import InputError
 
 RECORD = {
     "doc_id": "d1",

@@ -17,13 +17,13 @@ import jsonschema
 import pytest
 from rich.console import Console
 
-from pipeline.cache import ResponseCache
-from pipeline.constrained import INSTRUCTIONS
-from pipeline.errors import AuthError, ConfigError
-from pipeline.prompts import load_prompt
-from pipeline.response import ArticleExtraction, schema_sha256
+from pipeline.extraction.constrained import INSTRUCTIONS
+from pipeline.extraction.prompts import load_prompt
+from pipeline.extraction.response import ArticleExtraction, schema_sha256
 from pipeline.runner import default_run_dir, extract_run
 from pipeline.settings import Settings
+from pipeline.store.cache import ResponseCache
+from schemas.errors import AuthError, ConfigError
 from tests.fake_openai import (
     EMPTY_EXTRACTION,
     FakeOpenAI,

@@ -165,7 +165,7 @@ def test_free_port_refuses_connections() -> None:
         client.chat.completions.create(model="m", messages=MESSAGES)
 
 
-def test_latency_is_not_serialised_across_concurrent_requests() -> None:
+def test_latency_is_not_serialized_across_concurrent_requests() -> None:
     async def fire(server: FakeOpenAI) -> float:
         async with async_client(server) as client:
             started = time.monotonic()

@@ -17,11 +17,11 @@ import httpx
 import pytest
 from rich.console import Console
 
-from pipeline.cache import ResponseCache
-from pipeline.errors import EXIT_AUTH, AuthError, ConfigError
+from pipeline.providers.transport import retry_after_seconds
 from pipeline.runner import extract_run
 from pipeline.settings import Settings
-from pipeline.transport import retry_after_seconds
+from pipeline.store.cache import ResponseCache
+from schemas.errors import EXIT_AUTH, AuthError, ConfigError
 from tests.dealx_process import (
     ANSWER,
     dealx_env,
@@ -97,7 +97,7 @@ def test_unreadable_retry_after_falls_back_to_backoff(tmp_path: Path) -> None:
     assert manifest["documents"]["ok"] == 1 and manifest["transport_retries"] == 1
 
 
-def test_retry_after_ms_is_honoured(tmp_path: Path) -> None:
+def test_retry_after_ms_is_honored(tmp_path: Path) -> None:
     write_docs(tmp_path / "docs", 1)
     script = Script([Status(429, headers={"retry-after-ms": "1200"}), Reply(ANSWER)])
     with FakeOpenAI(script) as server:

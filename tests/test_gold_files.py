@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from eval.gold import validate_gold_dir
-from pipeline.documents import read_document
+from pipeline.extraction.documents import read_document
 from schemas.gold import GoldDocument
 
 GOLD_DIR = Path("gold")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.grounding import Article, ground, normalize
+from pipeline.extraction.grounding import Article, ground, normalize
 from schemas.records import DocumentExtraction
 
 TEXT = (

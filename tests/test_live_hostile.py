@@ -12,11 +12,11 @@ from pathlib import Path
 
 from openai import OpenAI
 
-from pipeline.documents import Document
-from pipeline.extract import Extractor
-from pipeline.local_server import LlamaServer
-from pipeline.prompts import load_prompt
-from pipeline.providers import resolve_endpoint
+from pipeline.extraction.documents import Document
+from pipeline.extraction.extractor import Extractor
+from pipeline.extraction.prompts import load_prompt
+from pipeline.providers.endpoint import resolve_endpoint
+from pipeline.providers.llama_server import LlamaServer
 from pipeline.settings import Settings
 
 HOSTILE = (

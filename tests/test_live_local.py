@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipeline.cache import ResponseCache
-from pipeline.errors import EXIT_USAGE, ConfigError
-from pipeline.local_server import LlamaServer
-from pipeline.response import ArticleExtraction
+from pipeline.extraction.response import ArticleExtraction
+from pipeline.providers.llama_server import LlamaServer
+from pipeline.store.cache import ResponseCache
+from schemas.errors import EXIT_USAGE, ConfigError
 from schemas.records import DocumentExtraction
 
 SEED = Path("seeds/004_be305ebc2eef9ae7.txt")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.errors import EXIT_FAILED
+from schemas.errors import EXIT_FAILED
 from tests.load_scenario import run_load
 
 DOCUMENTS = 2000

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cache import CacheEntry, ResponseCache
-from pipeline.errors import InputError
-from pipeline.fixtures import export_entries, import_entries, read_entry
+from pipeline.store.cache import CacheEntry, ResponseCache
+from pipeline.store.cache_transfer import export_entries, import_entries, read_entry
+from schemas.errors import InputError
 
 FIXTURES = Path("tests/fixtures/responses")
 SEEDS = sorted(Path("seeds").glob("*.txt"))

@@ -96,7 +96,7 @@ def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def rendered_dom(page: Path, profile: Path) -> Dom:
-    """The DOM after the page's own script ran, as Chromium serialises it."""
+    """The DOM after the page's own script ran, as Chromium serializes it."""
     return Dom(chromium(profile, "--dump-dom", page.as_uri()).stdout)
 
 

@@ -8,9 +8,9 @@ import instructor
 import pytest
 from pydantic import BaseModel
 
-from pipeline.prompts import PromptTemplate, load_prompt
-from pipeline.request import ModelRequest, RequestSettings
-from pipeline.response import ArticleExtraction
+from pipeline.extraction.prompts import PromptTemplate, load_prompt
+from pipeline.extraction.request import ModelRequest, RequestSettings
+from pipeline.extraction.response import ArticleExtraction
 
 PROMPT = load_prompt("extract_v1")
 

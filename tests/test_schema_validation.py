@@ -95,7 +95,7 @@ def test_money_without_a_number_names_the_field() -> None:
 @pytest.mark.parametrize(
     ("written", "code"), [("usd", "USD"), ("$", "USD"), ("US dollars", "USD"), ("€", "EUR")]
 )
-def test_money_currency_is_normalised_to_an_iso_code(written: str, code: str) -> None:
+def test_money_currency_is_normalized_to_an_iso_code(written: str, code: str) -> None:
     assert Money(value=1, currency=written).currency == code
 
 

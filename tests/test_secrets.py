@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from pipeline.errors import EXIT_AUTH, EXIT_FAILED
+from pipeline.extraction.prompts import load_prompt
 from pipeline.failures import describe_failure
-from pipeline.prompts import load_prompt
 from pipeline.runner import extract_run
+from schemas.errors import EXIT_AUTH, EXIT_FAILED
 from tests.dealx_process import (
     ANSWER,
     FACT,

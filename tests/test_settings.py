@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.errors import ConfigError
 from pipeline.settings import load_settings
+from schemas.errors import ConfigError
 
 
 def write_pyproject(tmp_path: Path, table: str) -> Path:
@@ -42,7 +42,7 @@ def test_paths_from_environment(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("table", "environ", "message"),
     [
-        ('colour = "blue"', {}, "unknown setting 'colour'"),
+        ('color = "blue"', {}, "unknown setting 'color'"),
         ("", {"DEALX_CONCURRENCY": "many"}, "concurrency: cannot read 'many'"),
         ("", {"DEALX_CACHE_MODE": "sometimes"}, "cache_mode: 'sometimes' is not one of"),
         ('strategy = "clever"', {}, r"strategy: 'clever' is not one of plain \| constrained"),

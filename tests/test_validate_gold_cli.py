@@ -134,7 +134,7 @@ def test_messages_stay_one_line_under_a_long_path(dealx: Dealx, tmp_path: Path) 
     assert result.stdout == f"{gold}: all gold files valid\n"
 
 
-def test_gold_values_are_normalised(gold: Path) -> None:
+def test_gold_values_are_normalized(gold: Path) -> None:
     parsed, problems = parse_gold_file(write_gold(gold, "article", gold_deal()))
     assert problems == []
     assert parsed is not None

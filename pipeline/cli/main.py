@@ -10,19 +10,19 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from eval import commands as eval_commands
 from eval.gold import load_gold_dir, validate_gold_dir
 from eval.load import load_gold, load_run
 from eval.report import write_report
 from eval.score import evaluate
 from eval.tables import OutputFormat, print_frames, write_eval
-from pipeline.cache import ResponseCache
-from pipeline.errors import EXIT_FAILED, DealxError
-from pipeline.fixtures import export_entries, import_entries
+from pipeline.cli import eval_commands
+from pipeline.cli.terminal import stderr as err_console
+from pipeline.cli.terminal import stdout as console
 from pipeline.runner import default_run_dir, extract_run
 from pipeline.settings import load_settings
-from pipeline.terminal import stderr as err_console
-from pipeline.terminal import stdout as console
+from pipeline.store.cache import ResponseCache
+from pipeline.store.cache_transfer import export_entries, import_entries
+from schemas.errors import EXIT_FAILED, DealxError
 from schemas.records import DocumentExtraction
 
 app = typer.Typer(
@@ -211,7 +211,7 @@ def run(gold_dir: GoldDir = Path("gold"), seeds: SeedsOpt = Path("seeds")) -> No
         raise typer.Exit(EXIT_FAILED)
 
 
-# The eval harness's commands live in eval/commands.py.
+# The eval harness's commands live in pipeline/cli/eval_commands.py.
 app.command("eval")(eval_commands.eval_run)
 app.command("compare")(eval_commands.compare)
 app.command("runs")(eval_commands.runs)

@@ -87,7 +87,7 @@ class Candidates:
 
     names: tuple[str, ...]
     people: tuple[str, ...]
-    organisations: tuple[str, ...]
+    organizations: tuple[str, ...]
     amounts: tuple[str, ...]
     percents: tuple[str, ...]
     dates: tuple[str, ...]
@@ -160,7 +160,7 @@ def find_names(text: str) -> list[str]:
 
 
 def looks_like_person(name: str) -> bool:
-    """Two or three capitalised words, none of them an organisation word or all-caps, not
+    """Two or three capitalised words, none of them an organization word or all-caps, not
     starting like a place name."""
     words = name.split()
     return (
@@ -249,7 +249,7 @@ def find_candidates(text: str) -> Candidates:
     return Candidates(
         names=names,
         people=people,
-        organisations=tuple(name for name in names if name not in people),
+        organizations=tuple(name for name in names if name not in people),
         amounts=_unique(_parseable([m.group(0) for m in _MONEY.finditer(text)], parse_money)),
         percents=_unique([m.group(0) for m in _PERCENT.finditer(text)]),
         dates=_unique(_parseable([m.group(0) for m in _DATE.finditer(text)], parse_date)),
@@ -303,7 +303,7 @@ _CONTEXT_SENTENCES = 3  # how far back a sentence that names the party is looked
 @dataclass(frozen=True)
 class DealCandidate:
     """A sentence that may report a deal: the organizations (and, for investors, people) it
-    or its neighbour names, the deal types and statuses its wording allows, and the amount,
+    or its neighbor names, the deal types and statuses its wording allows, and the amount,
     valuation, stake and date written in it."""
 
     sentence: str
@@ -359,7 +359,7 @@ def _values(sentence: str) -> tuple[str | None, str | None, str | None, str | No
 
 def find_deal_candidates(text: str, candidates: Candidates) -> list[DealCandidate]:
     """Every body sentence with a deal cue (a deal word, an amount or a stake) that names, with
-    its neighbour, at least two possible parties. Headline-style lines are left out: they
+    its neighbor, at least two possible parties. Headline-style lines are left out: they
     repeat the body."""
     sentences = [text[start:end] for start, end in sentence_spans(text)]
     found = []
@@ -367,11 +367,11 @@ def find_deal_candidates(text: str, candidates: Candidates) -> list[DealCandidat
         has_money = _MONEY.search(sentence) or _PERCENT.search(sentence)
         if not (_DEAL_CUE.search(sentence) or has_money) or _is_heading(_TOKEN.findall(sentence)):
             continue
-        organizations = names_in(sentence, candidates.organisations)
+        organizations = names_in(sentence, candidates.organizations)
         context = None
         if len(organizations) < 2 or _ANAPHOR.search(sentence):
             for earlier in reversed(sentences[max(0, index - _CONTEXT_SENTENCES) : index]):
-                named = [n for n in names_in(earlier, candidates.organisations)]
+                named = [n for n in names_in(earlier, candidates.organizations)]
                 if any(name not in organizations for name in named):
                     context = earlier
                     organizations += [n for n in named if n not in organizations]

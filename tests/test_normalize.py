@@ -1,10 +1,10 @@
-"""Normalisation of names, titles, places, money, percents and dates before comparing."""
+"""Normalization of names, titles, places, money, percents and dates before comparing."""
 
 from __future__ import annotations
 
 import pytest
 
-from eval.normalize import (
+from schemas.normalize import (
     date_agrees,
     fold,
     money_agrees,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.documents import check_doc_id
+from pipeline.extraction.documents import check_doc_id
 from schemas.records import DocumentExtraction, ValueSpan
 
 

@@ -1,13 +1,13 @@
 """The constrained strategy: small questions whose JSON Schema only admits what the article offers.
 
-The article's own candidates (pipeline.candidates) become enums, so a small model can choose
-badly but cannot invent. Per chunk, one call picks the organizations and one the people; then
-each deal candidate (a sentence with a deal word, an amount or a stake, and the organizations
-it or its neighbour names) gets its own question over that passage: is it a deal, which type
-(among those its wording allows), who is on each side, which status. The model never quotes:
-the pipeline knows where every candidate occurs, so it builds each record's evidence from the
-sentences that mention its values, and reads amounts, stakes, valuations and dates from the
-candidate's own mentions.
+The article's own candidates (pipeline.extraction.candidates) become enums, so a small model can
+choose badly but cannot invent. Per chunk, one call picks the organizations and one the people;
+then each deal candidate (a sentence with a deal word, an amount or a stake, and the
+organizations it or its neighbor names) gets its own question over that passage: is it a deal,
+which type (among those its wording allows), who is on each side, which status. The model never
+quotes: the pipeline knows where every candidate occurs, so it builds each record's evidence
+from the sentences that mention its values, and reads amounts, stakes, valuations and dates from
+the candidate's own mentions.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from typing import Any, Literal, Union
 import instructor
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from eval.normalize import normalize_company
-from pipeline.candidates import (
+from pipeline.extraction.candidates import (
     Candidates,
     DealCandidate,
     find_candidates,
@@ -30,6 +29,7 @@ from pipeline.candidates import (
     names_in,
     sentence_spans,
 )
+from schemas.normalize import normalize_company
 from schemas.records import (
     Company,
     Deal,
@@ -164,7 +164,7 @@ def _picks(kind: str, item: type[BaseModel], available: int) -> type[BaseModel]:
 def company_call(text: str, candidates: Candidates) -> ConstrainedCall:
     """Pick organizations; each picked name becomes a company with its article's other forms
     of the same name as aliases and the sentences naming it as evidence."""
-    names = Labels(candidates.organisations)
+    names = Labels(candidates.organizations)
     pick = create_model(
         "CompanyPick", __config__=_FORBID, name=(names.enum(), ...), org_type=(OrgType, ...)
     )
@@ -175,7 +175,7 @@ def company_call(text: str, candidates: Candidates) -> ConstrainedCall:
         for item in answer["companies"]:
             name = names(item["name"])
             assert name is not None
-            forms = same_company(name, candidates.organisations)
+            forms = same_company(name, candidates.organizations)
             main = most_used(forms, text)
             aliases = [form for form in forms if form != main]
             quotes = [sentences.first([main])] + [sentences.first([alias]) for alias in aliases]
@@ -224,7 +224,7 @@ def person_call(text: str, candidates: Candidates) -> ConstrainedCall:
     the person and, per role, one naming the person (or surname) with the title."""
     names = Labels(candidates.people)
     titles = Labels(candidates.titles)
-    organizations = Labels(candidates.organisations)
+    organizations = Labels(candidates.organizations)
     fields: dict[str, Any] = {"name": (names.enum(), ...)}
     if titles.values:
         organization = organizations.enum() | None if organizations.values else None
@@ -349,7 +349,7 @@ def calls_for(text: str) -> tuple[list[ConstrainedCall], Candidates, list[DealCa
     candidates = find_candidates(text)
     deal_candidates = find_deal_candidates(text, candidates)
     calls = []
-    if candidates.organisations:
+    if candidates.organizations:
         calls.append(company_call(text, candidates))
     if candidates.people:
         calls.append(person_call(text, candidates))

@@ -2,7 +2,7 @@
 
 It sits under the openai client (whose own retries are off) and under instructor (whose retry loop
 only re-asks on validation errors), so every HTTP call, first ask or re-ask, gets the same policy:
-exponential backoff with jitter, `Retry-After` honoured, capped in attempts and in total time.
+exponential backoff with jitter, `Retry-After` honored, capped in attempts and in total time.
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ from typing import Any, Literal
 
 from rapidfuzz import fuzz
 
-from eval.normalize import LEGAL_SUFFIXES, fold, normalize_company, normalize_title
 from pipeline.settings import Grounding
+from schemas.normalize import LEGAL_SUFFIXES, fold, normalize_company, normalize_title
 from schemas.records import (
     Company,
     Deal,

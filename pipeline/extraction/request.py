@@ -13,8 +13,8 @@ import instructor
 from instructor.cache import make_cache_key
 from pydantic import BaseModel
 
-from pipeline.prompts import PromptTemplate
-from pipeline.response import schema_sha256, to_document
+from pipeline.extraction.prompts import PromptTemplate
+from pipeline.extraction.response import schema_sha256, to_document
 from schemas.records import DocumentExtraction
 
 # The decoding parameters instructor's make_cache_key hashes; a request may use no others,

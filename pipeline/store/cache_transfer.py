@@ -6,10 +6,10 @@ import json
 import re
 from pathlib import Path
 
-from pipeline.cache import CacheEntry, ResponseCache
-from pipeline.documents import check_doc_id
-from pipeline.errors import InputError
-from pipeline.outputs import write_atomic
+from pipeline.extraction.documents import check_doc_id
+from pipeline.store.cache import CacheEntry, ResponseCache
+from pipeline.store.run_dir import write_atomic
+from schemas.errors import InputError
 
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 

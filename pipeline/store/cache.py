@@ -2,8 +2,8 @@
 
 instructor's own `cache=` hook stores only the parsed model and the raw completion and has no
 replay-only mode, so dealx keeps its own store around the instructor call: keys still come from
-instructor's make_cache_key (see pipeline.request), and each row adds provenance (token usage,
-latency, the model the server reported, re-asks). Values are JSON, never pickles.
+instructor's make_cache_key (see pipeline.extraction.request), and each row adds provenance
+(token usage, latency, the model the server reported, re-asks). Values are JSON, never pickles.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import InputError
+from schemas.errors import InputError
 
 _COLUMNS = (
     "key",

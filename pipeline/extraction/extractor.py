@@ -9,18 +9,18 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
-from pipeline import constrained
-from pipeline.cache import CachedAnswer, CacheEntry, ResponseCache
-from pipeline.candidates import Candidates, DealCandidate
-from pipeline.chunking import input_budget_chars, merge_extractions, split_text
-from pipeline.documents import Document
-from pipeline.errors import DealxError
-from pipeline.prompts import PromptTemplate
-from pipeline.providers import Endpoint
-from pipeline.request import ModelRequest, RequestSettings
-from pipeline.response import ArticleExtraction
+from pipeline.extraction import constrained
+from pipeline.extraction.candidates import Candidates, DealCandidate
+from pipeline.extraction.chunking import input_budget_chars, merge_extractions, split_text
+from pipeline.extraction.documents import Document
+from pipeline.extraction.prompts import PromptTemplate
+from pipeline.extraction.request import ModelRequest, RequestSettings
+from pipeline.extraction.response import ArticleExtraction
+from pipeline.providers.endpoint import Endpoint
+from pipeline.providers.transport import CallCounters, current_counters
 from pipeline.settings import Settings
-from pipeline.transport import CallCounters, current_counters
+from pipeline.store.cache import CachedAnswer, CacheEntry, ResponseCache
+from schemas.errors import DealxError
 from schemas.records import DocumentExtraction
 from schemas.values import parse_amount
 
@@ -100,7 +100,7 @@ def add_offered(
         offered = {"doc_id": doc_id, **{key: [] for key in OFFERED_KEYS}}
     amounts = [{"text": a, "value": parse_amount(a)} for a in candidates.amounts]
     chunk = {
-        "organizations": list(candidates.organisations),
+        "organizations": list(candidates.organizations),
         "people": list(candidates.people),
         "titles": list(candidates.titles),
         "amounts": amounts,

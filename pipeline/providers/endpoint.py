@@ -21,10 +21,10 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 
-from pipeline.errors import ConfigError
-from pipeline.local_server import LlamaServer, gguf_path
+from pipeline.providers.llama_server import LlamaServer, gguf_path
+from pipeline.providers.transport import RetryingTransport
 from pipeline.settings import Settings
-from pipeline.transport import RetryingTransport
+from schemas.errors import ConfigError
 
 # instructor walks the whole response model for async validators on every call (~10 ms of CPU
 # for ours, twice per call). The answer depends only on the class, so it is checked once per

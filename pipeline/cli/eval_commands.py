@@ -1,4 +1,4 @@
-"""The `dealx eval`, `compare`, `runs` and `report` commands; pipeline/cli.py registers them."""
+"""The `dealx eval`, `compare`, `runs` and `report` commands, registered by pipeline/cli/main.py."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from eval.tables import (
     vertical,
     write_eval,
 )
-from pipeline.errors import EXIT_FAILED
-from pipeline.terminal import stdout as console
+from pipeline.cli.terminal import stdout as console
+from schemas.errors import EXIT_FAILED
 
 RunArg = Annotated[
     Path, typer.Argument(metavar="RUN_DIR", help="A run directory, e.g. runs/latest.")

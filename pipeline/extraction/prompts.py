@@ -1,4 +1,4 @@
-"""Versioned prompt templates (pipeline/prompts/<name>.md) rendered into chat messages.
+"""Versioned prompt templates (pipeline/extraction/prompts/<name>.md) rendered into chat messages.
 
 A template has a `=== system ===` and a `=== user ===` section; `$article` in the user section is
 replaced by the article, which always sits between <article> delimiters as data, and `$task` by
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 from string import Template
 
-from pipeline.errors import ConfigError
+from schemas.errors import ConfigError
 
 _SECTION = re.compile(r"^=== (system|user) ===$", re.MULTILINE)
 _CLOSING_TAG = re.compile(r"</article\s*>", re.IGNORECASE)
@@ -42,13 +42,13 @@ class PromptTemplate:
 
 def available_prompts() -> list[str]:
     """Names of the prompt templates shipped with dealx."""
-    folder = resources.files("pipeline") / "prompts"
+    folder = resources.files("pipeline.extraction") / "prompts"
     return sorted(p.name[:-3] for p in folder.iterdir() if p.name.endswith(".md"))
 
 
 def load_prompt(name: str) -> PromptTemplate:
     """Load template `name`; an unknown name is a ConfigError listing the known ones."""
-    path = resources.files("pipeline") / "prompts" / f"{name}.md"
+    path = resources.files("pipeline.extraction") / "prompts" / f"{name}.md"
     if not path.is_file():
         raise ConfigError(
             f"prompt: unknown prompt {name!r}; known: {', '.join(available_prompts())}"

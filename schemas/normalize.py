@@ -1,4 +1,4 @@
-"""Normalise names, titles, places, money, percents and dates so that equal facts compare equal.
+"""Normalize names, titles, places, money, percents and dates so that equal facts compare equal.
 
 Money amounts are already parsed into numbers by `schemas.values` when a record is validated; what
 is left here is how close two parsed values must be to count as the same fact.
@@ -17,7 +17,7 @@ MONEY_REL_TOL = 0.01
 # Percent points: 49 and 49.0 agree, 49 and 49.5 do not.
 PERCENT_ABS_TOL = 0.05
 
-# Words that name the legal form or the business line rather than the organisation, stripped from
+# Words that name the legal form or the business line rather than the organization, stripped from
 # the end of a company name: "Meta Platforms Inc." and "Meta" are the same company.
 LEGAL_SUFFIXES = frozenset(
     {
