@@ -33,3 +33,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_extract.py
 	$(BIN)/python bench/bench_eval.py
 	$(BIN)/python bench/bench_load.py
+	$(BIN)/python bench/bench_startup.py

@@ -4,7 +4,7 @@
 
 2N synthetic gold documents and noisy predictions are built once, in memory, as validated
 pydantic records (not timed); N is the first half of them. The timed part is
-`eval.score.evaluate`, the function `dealx eval` calls once run and gold are loaded: alignment,
+`eval.scoring.evaluate`, the function `dealx eval` calls once run and gold are loaded: alignment,
 field scoring and all four tables. File loading is not included; `--with-files` writes the N
 documents to a temp dir and times `load_run` + `load_gold` separately. N and 2N are timed in
 turn, `--repeats` times each, and the fastest time of each counts, so that load from other
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.load import Run, load_gold, load_run
-from eval.score import evaluate
+from eval.scoring import evaluate
 from schemas.gold import GoldDocument
 from schemas.records import DocumentExtraction
 

@@ -27,14 +27,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
-from rich.console import Console
 
 from pipeline.extraction.documents import load_documents
 from pipeline.extraction.extractor import Extractor
 from pipeline.extraction.prompts import load_prompt
 from pipeline.extraction.request import ModelRequest
 from pipeline.extraction.response import ArticleExtraction
-from pipeline.providers.endpoint import Endpoint, resolve_endpoint
+from pipeline.providers import Provider, resolve
 from pipeline.runner import extract_run
 from pipeline.settings import Settings
 from pipeline.store.cache import ResponseCache
@@ -106,7 +105,7 @@ def write_docs(folder: Path, count: int) -> None:
 
 def timed_run(settings: Settings, run_dir: Path) -> tuple[float, dict]:
     started = time.perf_counter()
-    manifest = extract_run(settings, run_dir, Console(quiet=True))
+    manifest = extract_run(settings, run_dir)
     return time.perf_counter() - started, manifest
 
 
@@ -145,9 +144,9 @@ def concurrency_bench(work: Path, docs: int, latency: float) -> None:
     print(f"  concurrency 1:  {t1:.3f} s; speed-up of 50 over 1: {t1 / t50:.1f}x (target >= 20)")
 
 
-def bench_requests(settings: Settings, folder: Path) -> tuple[Endpoint, list[ModelRequest]]:
+def bench_requests(settings: Settings, folder: Path) -> tuple[Provider, list[ModelRequest]]:
     """The endpoint and the one request per document that a plain run would send."""
-    endpoint = resolve_endpoint(settings)
+    endpoint = resolve(settings)
     extractor = Extractor(settings, endpoint, load_prompt(settings.prompt_name), None)
     return endpoint, [extractor.requests_for(doc)[0] for doc in load_documents([folder])]
 

@@ -24,9 +24,14 @@ import pandas as pd
 
 from eval.align import FIELDS, RECORD_LISTS, RECORD_TYPES, RecordMatch
 from eval.load import Run, load_run
-from eval.score import Evaluation, evaluate
+from eval.scoring import Scores, evaluate
 from eval.tables import cell, vertical
-from pipeline.extraction.documents import UnreadableDocument, find_document_paths, read_document
+from pipeline.extraction.documents import (
+    UnreadableDocument,
+    find_document_paths,
+    read_document,
+    text_sha256,
+)
 from schemas.gold import GoldDocument
 from schemas.records import Company, Deal, Money, Party, Person, Role, record_label
 
@@ -89,17 +94,34 @@ def write_report(
     golds: dict[str, GoldDocument],
     out_path: Path,
     *,
-    documents_dir: Path = Path("seeds"),
+    documents_dir: Path | None = None,
 ) -> Path:
     """Score the run in `run_dir` against `golds` and write the HTML report to `out_path`.
 
-    The article texts come from `documents_dir` (the run does not record its input paths).
+    The article texts are read from the input paths the run's manifest recorded, or from
+    `documents_dir` when given (for a run whose articles have moved).
     """
     run = load_run(run_dir)
-    page = render_report(run, evaluate(run, golds), articles(documents_dir))
+    paths = recorded_articles(run) if documents_dir is None else articles(documents_dir)
+    page = render_report(run, evaluate(run, golds), paths)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(page, encoding="utf-8")
     return out_path
+
+
+def recorded_articles(run: Run) -> dict[str, Path]:
+    """The article files the run read, by document id, from its manifest's `inputs`."""
+    inputs = run.manifest.get("inputs") or {}
+    return {
+        doc_id: Path(entry["path"])
+        for doc_id, entry in inputs.items()
+        if isinstance(entry, dict) and entry.get("path")
+    }
+
+
+def _input_sha256(run: Run, doc_id: str) -> str | None:
+    entry = (run.manifest.get("inputs") or {}).get(doc_id)
+    return entry.get("sha256") if isinstance(entry, dict) else None
 
 
 def articles(documents_dir: Path) -> dict[str, Path]:
@@ -110,7 +132,7 @@ def articles(documents_dir: Path) -> dict[str, Path]:
     return paths
 
 
-def render_report(run: Run, evaluation: Evaluation, article_paths: dict[str, Path]) -> str:
+def render_report(run: Run, evaluation: Scores, article_paths: dict[str, Path]) -> str:
     """The whole page as one string."""
     doc_ids = sorted(run.doc_ids | set(evaluation.alignments))
     statuses = dict(zip(evaluation.by_doc["doc_id"], evaluation.by_doc["status"], strict=True))
@@ -134,6 +156,7 @@ def render_report(run: Run, evaluation: Evaluation, article_paths: dict[str, Pat
                 run.failures.get(doc_id),
                 article_paths.get(doc_id),
                 records,
+                expected_sha256=_input_sha256(run, doc_id),
                 is_open=index < OPEN_DOCUMENTS,
             )
         )
@@ -150,7 +173,7 @@ def render_report(run: Run, evaluation: Evaluation, article_paths: dict[str, Pat
     )
 
 
-def _doc_records(doc_id: str, run: Run, evaluation: Evaluation) -> _DocRecords:
+def _doc_records(doc_id: str, run: Run, evaluation: Scores) -> _DocRecords:
     """Pair every predicted record with its outcome (from the alignment when there is gold)."""
     alignment = evaluation.alignments.get(doc_id)
     pred = run.predictions.get(doc_id)
@@ -332,6 +355,7 @@ def _doc_section(
     article_path: Path | None,
     records: _DocRecords,
     *,
+    expected_sha256: str | None,
     is_open: bool,
 ) -> str:
     """One document: status line, notices, the highlighted article, the missed gold records."""
@@ -343,12 +367,15 @@ def _doc_section(
         notices.append(f"{status}: {reason}")
     text = None
     if article_path is None:
-        notices.append("article text not found in the documents folder (--seeds)")
+        notices.append("article text not found (no input path in the manifest; try --seeds)")
     else:
         try:
             text = read_document(article_path).text
         except UnreadableDocument as exc:
             notices.append(str(exc))
+        else:
+            if expected_sha256 and text_sha256(text) != expected_sha256:
+                notices.append(f"{article_path} changed since the run; offsets may not match")
     placed = [h for h in records.highlights if text is not None and h.end <= len(text)]
     # A value span promises text[start:end] == its text; one that does not hold would label
     # the wrong words.
@@ -410,7 +437,7 @@ def _missed_record(match: RecordMatch) -> str:
 
 
 def _header(
-    run: Run, evaluation: Evaluation, tally: dict[str, int], value_count: int, flagged_count: int
+    run: Run, evaluation: Scores, tally: dict[str, int], value_count: int, flagged_count: int
 ) -> str:
     """Run facts, the support rates, and the legend with span counts."""
     manifest = run.manifest
@@ -459,7 +486,7 @@ def _header(
     )
 
 
-def _tables(evaluation: Evaluation) -> str:
+def _tables(evaluation: Scores) -> str:
     """The four eval tables; the two short ones side by side."""
     return "\n".join(
         [

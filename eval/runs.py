@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from eval.load import load_run
-from eval.score import evaluate
+from eval.scoring import evaluate
 from schemas.errors import InputError
 from schemas.gold import GoldDocument
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -12,19 +11,11 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from eval.score import Evaluation, record_table
+from eval.formats import OutputFormat
+from eval.scoring import Scores, record_table
 
 EVAL_TABLES = ("overall", "by_type", "by_field", "by_doc")
 CEILING_TITLE = "Candidate recall (ceiling: gold values among the candidates offered to the model)"
-
-
-class OutputFormat(StrEnum):
-    """How a command prints its tables."""
-
-    table = "table"
-    markdown = "markdown"
-    csv = "csv"
-    json = "json"
 
 
 def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -32,7 +23,7 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return json.loads(frame.to_json(orient="records", double_precision=6))
 
 
-def eval_json(evaluation: Evaluation) -> dict[str, Any]:
+def eval_json(evaluation: Scores) -> dict[str, Any]:
     """The `--format json` object: `overall` as one object, the other tables as row lists;
     `ceiling` only for a run with candidates."""
     document = {
@@ -98,7 +89,7 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def write_eval(evaluation: Evaluation, out_dir: Path) -> None:
+def write_eval(evaluation: Scores, out_dir: Path) -> None:
     """Write the four tables (and ceiling.csv for a run with candidates) as CSV, per-record
     outcomes as records.csv, all of it as eval.json."""
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ from instructor.core import IncompleteOutputException, InstructorRetryException
 from pydantic import ValidationError
 
 from pipeline.extraction.request import strip_credentials
-from schemas.errors import AuthError, ConfigError, DealxError
+from schemas.errors import AuthError, ConfigError, DealxError, ModelServerError
 
 SECRET_VARIABLES = ("OPENAI_API_KEY", "DEALX_API_KEY")
 # pydantic appends a documentation link to every error; it is noise in a one-line reason.
@@ -46,7 +46,7 @@ def fatal_for_run(exc: BaseException) -> DealxError | None:
     """An error that no other document can escape (bad key, exhausted quota, a model server
     that will not start), else None."""
     for cause in _causes(exc):
-        if isinstance(cause, ConfigError):
+        if isinstance(cause, ConfigError | ModelServerError):
             return cause
         if isinstance(cause, openai.AuthenticationError | openai.PermissionDeniedError):
             return AuthError(

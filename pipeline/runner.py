@@ -1,7 +1,10 @@
-"""The batch runner: documents -> bounded concurrent extraction -> run directory.
+"""Run directories: each document's outcome written as it arrives, then the tables and the
+manifest.
 
 Each document is isolated (a failure is written to errors.jsonl and the rest go on), finished
-documents are skipped on a rerun, and the manifest sums up what the run cost.
+documents are skipped on a rerun, and the manifest sums up what the run cost and which inputs
+(paths and hashes) it read. `write_run` writes a run directory from outcomes collected by the
+library; `extract_run` streams a batch into one, for the CLI.
 """
 
 from __future__ import annotations
@@ -12,24 +15,19 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-from pipeline.extraction.documents import list_documents, read_document
-from pipeline.extraction.extractor import DocStats, Extractor
-from pipeline.extraction.grounding import ground
-from pipeline.extraction.prompts import load_prompt
+from pipeline.engine import DocumentOutcome, Session, Source, run_sync, source_id
+from pipeline.extraction.documents import list_documents
+from pipeline.extraction.extractor import DocStats
 from pipeline.extraction.request import strip_credentials
-from pipeline.failures import describe_failure, fatal_for_run
-from pipeline.providers.endpoint import price_per_mtok, resolve_endpoint
+from pipeline.providers.endpoint import price_per_mtok
 from pipeline.settings import Settings
-from pipeline.store.cache import ResponseCache
 from pipeline.store.run_dir import (
     TableRows,
     add_rows,
@@ -61,6 +59,7 @@ class RunTotals:
     rows: list[dict[str, Any]] = field(default_factory=list, repr=False)  # documents.csv
     tables: TableRows = field(default_factory=dict, repr=False)  # the records' flat rows
     supports: list[dict[str, Support] | None] = field(default_factory=list, repr=False)
+    inputs: dict[str, dict[str, str | None]] = field(default_factory=dict, repr=False)
     stats: DocStats = field(default_factory=DocStats)
 
 
@@ -152,99 +151,76 @@ def git_commit() -> str | None:
     return result.stdout.strip() or None
 
 
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("[bold]extract"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        console=console,
-    )
+@dataclass
+class RunWriter:
+    """Writes outcomes into RUN_DIR as they arrive and keeps the sums the manifest needs.
 
+    Files are written on one writer thread, off the event loop, so that a slow disk does not
+    hold up requests; `add` returns once the document's files are in place.
+    """
 
-async def run_batch(
-    paths: list[Path],
-    extractor: Extractor,
-    run_dir: Path,
-    console: Console,
-) -> tuple[RunTotals, DealxError | None]:
-    """Extract every document not yet in RUN_DIR/records; returns the totals and a run-fatal
-    error if one stopped the run (documents not reached stay unwritten, for a rerun)."""
-    totals = RunTotals()
-    errors_path = run_dir / "errors.jsonl"
-    rejected_path = run_dir / "rejected.jsonl"
-    candidates_dir = run_dir / "candidates"
-    if extractor.settings.strategy == "constrained":
-        candidates_dir.mkdir(exist_ok=True)
-    todo = []
-    for path in paths:
-        if record_path(run_dir, path.stem).exists():
-            totals.skipped.append(path.stem)
-        else:
-            todo.append(path)
-    settings = extractor.settings
-    workers = min(extractor.endpoint.max_concurrency or settings.concurrency, settings.concurrency)
-    pending = iter(todo)
-    fatal: list[DealxError] = []
+    run_dir: Path
+    totals: RunTotals = field(default_factory=RunTotals)
 
-    with _progress(console) as progress:
-        task = progress.add_task("extract", total=len(todo), info="")
+    def __post_init__(self) -> None:
+        (self.run_dir / "records").mkdir(parents=True, exist_ok=True)
+        for folder in (self.run_dir, self.run_dir / "records"):
+            remove_stale_temp_files(folder)
 
-        def show() -> None:
-            s = totals.stats
-            info = (
-                f"ok {len(totals.ok)} failed {len(totals.failed)} "
-                f"hits {s.cache_hits} tokens {s.prompt_tokens + s.completion_tokens}"
-            )
-            progress.update(task, completed=len(totals.ok) + len(totals.failed), info=info)
-
-        async def extract_one(path: Path) -> None:
-            doc_id, stats, reason = path.stem, DocStats(), None
-            try:
-                document = read_document(path)  # an unreadable file fails alone
-                extracted = await extractor.extract(document, stats)
-                record, findings = ground(extracted.record, document.text, settings.grounding)
-                if extracted.candidates is not None:
-                    write_json(candidates_dir / f"{doc_id}.json", extracted.candidates)
-                # Rejections first: a crash between the two redoes the document (a repeated
-                # rejection line) rather than skipping it with its rejections lost.
-                append_jsonl(rejected_path, [f.to_json(doc_id) for f in findings])
-                write_record(run_dir, record)
-            except Exception as exc:
-                stop = fatal_for_run(exc)
-                if stop is not None:
-                    fatal.append(stop)
-                    return
-                reason = describe_failure(exc)
-                totals.failed[doc_id] = reason
-                append_jsonl(errors_path, [{"doc_id": doc_id, "reason": reason}])
+    def skip_done(self, sources: Iterable[Source]) -> list[Source]:
+        """The sources whose record is not yet in RUN_DIR; the others count as already done."""
+        todo = []
+        for source in sources:
+            doc_id = source_id(source)
+            if record_path(self.run_dir, doc_id).exists():
+                self.totals.skipped.append(doc_id)
             else:
-                totals.ok.append(doc_id)
-                add_rows(totals.tables, table_rows(record))
-                totals.supports.append(record.support)
-            totals.stats.merge(stats)
-            totals.rows.append(stats.row(doc_id, reason))
-            show()
+                todo.append(source)
+        return todo
 
-        async def worker() -> None:
-            # A fixed pool of workers takes the documents in order, so only `workers` of them
-            # are read into memory or in flight at any time, however long the batch.
-            for path in pending:
-                if fatal:
-                    return
-                await extract_one(path)
+    def add(self, outcome: DocumentOutcome) -> None:
+        """Write one document's outcome: its record, rejections and candidates, or its error."""
+        totals, doc_id = self.totals, outcome.doc_id
+        if outcome.record is None:
+            totals.failed[doc_id] = outcome.error or "failed"
+            append_jsonl(
+                self.run_dir / "errors.jsonl", [{"doc_id": doc_id, "reason": outcome.error}]
+            )
+        else:
+            if outcome.candidates is not None:
+                folder = self.run_dir / "candidates"
+                folder.mkdir(exist_ok=True)
+                write_json(folder / f"{doc_id}.json", outcome.candidates)
+            # Rejections first: a crash between the two redoes the document (a repeated
+            # rejection line) rather than skipping it with its rejections lost.
+            findings = [finding.to_json(doc_id) for finding in outcome.findings]
+            append_jsonl(self.run_dir / "rejected.jsonl", findings)
+            write_record(self.run_dir, outcome.record)
+            totals.ok.append(doc_id)
+            add_rows(totals.tables, table_rows(outcome.record))
+            totals.supports.append(outcome.record.support)
+        if outcome.source is not None or outcome.sha256 is not None:
+            totals.inputs[doc_id] = {
+                "path": str(outcome.source.resolve()) if outcome.source is not None else None,
+                "sha256": outcome.sha256,
+            }
+        totals.stats.merge(outcome.stats)
+        totals.rows.append(outcome.stats.row(doc_id, outcome.error))
 
-        await asyncio.gather(*(worker() for _ in range(min(workers, len(todo)))))
-    # errors.jsonl lists the documents that are failed now: earlier failures were retried.
-    failures = sorted(totals.failed.items())
-    write_atomic(errors_path, jsonl_text([{"doc_id": d, "reason": r} for d, r in failures]))
-    return totals, (fatal[0] if fatal else None)
+    def finish(self, session: Session, started_at: datetime, wall_s: float) -> dict[str, Any]:
+        """Rewrite errors.jsonl with the documents failed now (earlier failures were retried),
+        write the flat tables and manifest.json; returns the manifest."""
+        failures = sorted(self.totals.failed.items())
+        write_atomic(
+            self.run_dir / "errors.jsonl",
+            jsonl_text([{"doc_id": d, "reason": r} for d, r in failures]),
+        )
+        return write_run_outputs(self.run_dir, session, self.totals, started_at, wall_s)
 
 
 def write_run_outputs(
     run_dir: Path,
-    extractor: Extractor,
+    session: Session,
     totals: RunTotals,
     started_at: datetime,
     wall_s: float,
@@ -259,7 +235,7 @@ def write_run_outputs(
     add_rows(rows, totals.tables)
     tables = write_tables(run_dir, rows)
     write_document_table(run_dir, totals.rows)
-    settings = extractor.settings
+    settings, extractor = session.settings, session.extractor
     s = totals.stats
     prices = price_per_mtok(settings.model)
     manifest: dict[str, Any] = {
@@ -274,9 +250,7 @@ def write_run_outputs(
         "versions": extractor.provenance["versions"],
         "cache": str(settings.cache) if settings.cache_mode != "off" else None,
         "cache_mode": settings.cache_mode,
-        "concurrency": min(
-            settings.concurrency, extractor.endpoint.max_concurrency or settings.concurrency
-        ),
+        "concurrency": session.concurrency,
         "started_at": started_at.isoformat(timespec="seconds"),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "wall_s": round(wall_s, 3),
@@ -287,6 +261,7 @@ def write_run_outputs(
             "records_in_run": len(totals.ok) + len(totals.skipped),
         },
         "failed": totals.failed,
+        "inputs": _inputs(run_dir, totals.inputs),
         "records": {name: len(frame) for name, frame in tables.items()},
         "strategy": settings.strategy,
         "grounding": settings.grounding,
@@ -311,40 +286,63 @@ def write_run_outputs(
     return manifest
 
 
-def extract_run(settings: Settings, run_dir: Path, console: Console) -> dict[str, Any]:
-    """Load the documents, extract them into `run_dir`, write the tables and the manifest.
+async def aextract_run(
+    settings: Settings,
+    sources: list[Source],
+    run_dir: Path,
+    on_progress: Callable[[RunTotals, int], None] | None = None,
+) -> dict[str, Any]:
+    """Extract every source not yet in `run_dir` into it; write the tables and the manifest.
 
-    Raises DealxError (after writing what was done) when the run cannot go on: the endpoint
-    rejects the credentials, or the model server does not start.
+    `on_progress(totals, todo)` is called after each document. Raises DealxError (after
+    writing what was done) when the run cannot go on: the endpoint rejects the credentials,
+    or the model server dies or does not start.
     """
-    paths = list_documents(settings.paths)
-    if settings.limit is not None:
-        paths = paths[: settings.limit]
-    endpoint = resolve_endpoint(settings)
-    prompt = load_prompt(settings.prompt_name)
-    # The cache is opened before the run dir exists: a bad --cache leaves no empty run behind.
-    cache = ResponseCache(settings.cache) if settings.cache_mode != "off" else None
-    (run_dir / "records").mkdir(parents=True, exist_ok=True)
-    for folder in (run_dir, run_dir / "records"):
-        remove_stale_temp_files(folder)
+    # The session (and its cache) is opened before the run dir exists: a bad --cache or an
+    # unknown model leaves no empty run behind.
+    session = Session(settings)
+    writer = RunWriter(run_dir)
     point_latest(run_dir, settings.runs_dir)
+    todo = writer.skip_done(sources)
     started_at, started = datetime.now(UTC), time.perf_counter()
-    extractor = Extractor(settings, endpoint, prompt, cache)
-
-    async def batch() -> tuple[RunTotals, DealxError | None]:
-        try:
-            return await run_batch(paths, extractor, run_dir, console)
-        finally:
-            await endpoint.close()
-
-    try:
-        totals, fatal = asyncio.run(batch())
-    finally:
-        if cache is not None:
-            cache.close()
-    manifest = write_run_outputs(
-        run_dir, extractor, totals, started_at, time.perf_counter() - started
-    )
+    loop = asyncio.get_running_loop()
+    fatal: DealxError | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dealx-writer") as disk:
+        async with session:
+            try:
+                async for outcome in session.stream(todo):
+                    await loop.run_in_executor(disk, writer.add, outcome)
+                    if on_progress is not None:
+                        on_progress(writer.totals, len(todo))
+            except DealxError as stop:
+                fatal = stop
+        manifest = writer.finish(session, started_at, time.perf_counter() - started)
     if fatal is not None:
         raise fatal
     return manifest
+
+
+def extract_run(
+    settings: Settings,
+    run_dir: Path,
+    on_progress: Callable[[RunTotals, int], None] | None = None,
+) -> dict[str, Any]:
+    """`aextract_run` over the documents under `settings.paths` (the first `limit`), from
+    synchronous code, also when an event loop is already running in this thread."""
+    sources: list[Source] = list(list_documents(settings.paths))
+    if settings.limit is not None:
+        sources = sources[: settings.limit]
+    return run_sync(aextract_run(settings, sources, run_dir, on_progress))
+
+
+def _inputs(run_dir: Path, this_run: dict[str, dict[str, str | None]]) -> dict[str, Any]:
+    """Each document's input path and text hash: this invocation's, and those an earlier
+    invocation of the same run recorded (kept for the documents skipped as done)."""
+    earlier: dict[str, Any] = {}
+    path = run_dir / "manifest.json"
+    if path.is_file():
+        try:
+            earlier = json.loads(path.read_text(encoding="utf-8")).get("inputs") or {}
+        except (OSError, ValueError, AttributeError):
+            earlier = {}
+    return dict(sorted({**earlier, **this_run}.items()))

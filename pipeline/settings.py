@@ -26,8 +26,8 @@ class Settings:
     prompt: str | None = None  # default: extract_v1 (plain) or constrained_v2 (constrained)
     cache: Path = Path(".dealx/cache.sqlite")
     cache_mode: CacheMode = "readwrite"
-    # None: the provider's best: constrained for the embedded local model (it scores best on
-    # the gold, see README), plain for a real model that can write records on its own.
+    # None: the provider's default (pipeline.providers.register): constrained for the embedded
+    # local model (it scores best on the gold, see README), plain for a real model.
     strategy: Strategy | None = None
     grounding: Grounding = "strict"
     concurrency: int = 8
@@ -48,8 +48,10 @@ class Settings:
 
     def __post_init__(self) -> None:
         if self.strategy is None:
-            default = "constrained" if self.model.startswith("local/") else "plain"
-            object.__setattr__(self, "strategy", default)
+            # Imported here: the providers import this module for the Settings type.
+            from pipeline.providers import default_strategy
+
+            object.__setattr__(self, "strategy", default_strategy(self.model))
         for name, kind in (
             ("cache_mode", CacheMode),
             ("strategy", Strategy),

@@ -1,6 +1,6 @@
-"""Shared by the reliability tests and bench/bench_load.py: articles the fake server can tell
-apart, an answer grounded in them, and `dealx` run as a real subprocess in a scratch folder,
-with its peak memory.
+"""The helpers the tests share (and bench/bench_load.py): articles the fake server can tell
+apart, an answer grounded in them, settings and an in-process run against a fake server, and
+`dealx` run as a real subprocess with its peak memory.
 
 Pure standard library plus dealx itself, so bench scripts can import it without pytest.
 """
@@ -12,10 +12,14 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from pipeline.runner import extract_run
 from pipeline.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,18 +50,36 @@ ANSWER = json.dumps(
 )
 
 
-def article(doc_id: str) -> str:
+def article(doc_id: str, fact: str = FACT) -> str:
     """A one-line article holding its own id, the marker a ScriptByMarker keys on."""
-    return f"Article {doc_id}: {FACT}\n"
+    return f"Article {doc_id}: {fact}\n"
 
 
-def write_docs(folder: Path, count: int, prefix: str = "doc") -> list[str]:
-    """`count` articles `<prefix>-NNNN.txt` in `folder`; returns their ids."""
+def write_docs(folder: Path, count: int, prefix: str = "doc", fact: str = FACT) -> list[str]:
+    """`count` articles `<prefix>-NNNN.txt` in `folder`, each stating `fact`; returns their ids."""
     folder.mkdir(parents=True, exist_ok=True)
     ids = [f"{prefix}-{i:04d}" for i in range(count)]
     for doc_id in ids:
-        (folder / f"{doc_id}.txt").write_text(article(doc_id), encoding="utf-8")
+        (folder / f"{doc_id}.txt").write_text(article(doc_id, fact), encoding="utf-8")
     return ids
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write `data` as JSON to `path`, making its folder: gold files and hand-built runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def support(
+    records: int, records_supported: int, values: int, values_supported: int
+) -> dict[str, int]:
+    """One record type's `Support` counts as the pipeline's grounding step writes them."""
+    return {
+        "records": records,
+        "records_supported": records_supported,
+        "values": values,
+        "values_supported": values_supported,
+    }
 
 
 def fake_settings(base_url: str, tmp_path: Path, **overrides: object) -> Settings:
@@ -73,6 +95,11 @@ def fake_settings(base_url: str, tmp_path: Path, **overrides: object) -> Setting
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def extract_in_process(settings: Settings, run_dir: Path) -> dict[str, Any]:
+    """Extract into `run_dir` in this process, with no terminal output; returns the manifest."""
+    return extract_run(settings, run_dir)
 
 
 def dealx_env(scratch: Path, **extra: str) -> dict[str, str]:
@@ -105,12 +132,16 @@ class Finished:
 
 
 class DealxProcess:
-    """`python -m pipeline ARGS` started in `cwd`; stdout and stderr go to files there, so a
-    chatty run cannot fill a pipe and stall."""
+    """`python -m pipeline ARGS` started in `cwd` (with this process's environment when `env`
+    is None); stdout and stderr go to temporary files, so a chatty run cannot fill a pipe and
+    stall."""
 
-    def __init__(self, args: list[str | Path], cwd: Path, env: dict[str, str]) -> None:
-        self._out = (cwd / f".dealx-{time.monotonic_ns()}.out").open("w+", encoding="utf-8")
-        self._err = (cwd / f".dealx-{time.monotonic_ns()}.err").open("w+", encoding="utf-8")
+    def __init__(
+        self, args: list[str | Path], cwd: Path, env: dict[str, str] | None = None
+    ) -> None:
+        # Closed by wait(), which reads them; no file name, so nothing is left behind in `cwd`.
+        self._out = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        self._err = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pipeline", *map(str, args)],
             cwd=cwd,
@@ -146,7 +177,6 @@ class DealxProcess:
             handle.seek(0)
             outputs.append(handle.read())
             handle.close()
-            Path(handle.name).unlink()
         return Finished(self.process.returncode, *outputs, max_rss_mb=peak_kib / 1024)
 
 
@@ -161,9 +191,19 @@ def _high_water_kib(pid: int) -> int:
     )
 
 
-def run_dealx(args: list[str | Path], cwd: Path, env: dict[str, str]) -> Finished:
-    """Run dealx to the end."""
-    return DealxProcess(args, cwd, env).wait()
+def run_dealx(
+    args: list[str | Path],
+    cwd: Path = REPO,
+    env: dict[str, str] | None = None,
+    timeout: float = 300.0,
+) -> Finished:
+    """Run dealx to the end (killed past `timeout`), by default from the repository root with
+    this process's environment."""
+    return DealxProcess(args, cwd, env).wait(timeout)
+
+
+# The `dealx` fixture of conftest.py: dealx(*ARGS) runs `dealx ARGS` from the repository root.
+Dealx = Callable[..., Finished]
 
 
 def extract_args(base_url: str, *paths: Path, out: Path, cache: Path, **options: object) -> list:

@@ -186,13 +186,16 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request as received; ``headers`` keys are lower-cased."""
+    """One request as received; ``headers`` keys are lower-cased, ``query`` is the raw query
+    string (without ``?``) and ``raw`` the body's bytes as sent."""
 
     method: str
     path: str
     headers: dict[str, str]
     body: Any
     received_at: float = field(default_factory=time.monotonic)
+    query: str = ""
+    raw: bytes = b""
 
     @property
     def text(self) -> str:
@@ -400,7 +403,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        self._serve(None)
+        self._serve(None, b"")
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -409,13 +412,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        self._serve(body)
+        self._serve(body, raw)
 
-    def _serve(self, body: Any) -> None:
+    def _serve(self, body: Any, raw: bytes) -> None:
         owner = self.server.owner
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         headers = {k.lower(): v for k, v in self.headers.items()}
-        index = owner._record(RecordedRequest(self.command, path, headers, body))
+        request = RecordedRequest(self.command, path, headers, body, query=query, raw=raw)
+        index = owner._record(request)
         if self.command == "POST" and path == CHAT_PATH:
             owner._enter_flight()
             try:

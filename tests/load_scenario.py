@@ -4,6 +4,11 @@ faults into about 5% of requests and fails about 1% of documents for good.
 
 Every fault is chosen by hashing the document id and its attempt number, so a scenario is the
 same on every run, whatever order the concurrent requests arrive in.
+
+With the plain strategy every article states the same fact and gets the same grounded answer.
+With the constrained strategy every article names its own organizations and person (so each
+asks questions with its own options, and builds its own question models), and each question
+gets the smallest answer its JSON Schema admits, read from the request itself.
 """
 
 from __future__ import annotations
@@ -33,6 +38,96 @@ TRANSIENT = (
     (50, "invalid"),
 )
 PERMANENT_PER_MILLE = 10  # documents whose every request gets a 500
+_SYLLABLES = ("ka", "lo", "mi", "nu", "pe", "ro", "sa", "ti", "ve", "zu")
+
+
+def own_name(doc_id: str) -> str:
+    """A capitalized word of the document's own ("doc-0012" -> "Kalomi"), for names that no
+    other article of the scenario uses."""
+    digits = re.sub(r"\D", "", doc_id)
+    return "".join(_SYLLABLES[int(d)] for d in digits).capitalize()
+
+
+def constrained_article(doc_id: str) -> str:
+    """An article with its own two organizations and one person: four questions (companies,
+    people, two deal candidates) whose options no other article shares."""
+    name = own_name(doc_id)
+    return (
+        f"Article {doc_id}: {name} Capital invests about $14 billion in {name} Robotics for a "
+        f"49 percent stake. {name} Robotics CEO Mira {name} said the deal closed in March "
+        "2025.\n"
+    )
+
+
+def write_constrained_docs(folder: Path, count: int) -> list[str]:
+    """`count` articles doc-NNNN.txt for the constrained strategy; returns their ids."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = [f"doc-{i:04d}" for i in range(count)]
+    for doc_id in ids:
+        (folder / f"{doc_id}.txt").write_text(constrained_article(doc_id), encoding="utf-8")
+    return ids
+
+
+def request_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON Schema a chat request asks its answer to fit: OpenAI's json_schema
+    response_format, llama.cpp's json_object with a schema, or the forced tool's parameters."""
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict):
+        if isinstance(response_format.get("json_schema"), dict):
+            return response_format["json_schema"].get("schema")
+        if isinstance(response_format.get("schema"), dict):
+            return response_format["schema"]
+    for tool in body.get("tools") or []:
+        if isinstance(tool, dict) and isinstance(tool.get("function"), dict):
+            return tool["function"].get("parameters")
+    return None
+
+
+def minimal_instance(schema: dict[str, Any]) -> Any:
+    """The smallest value the schema admits: required properties only, the fewest items,
+    enum values and union branches picked by position, so that sides of a deal differ (the
+    last branch of a union, which for a deal question is a deal rather than "none")."""
+    defs = schema.get("$defs", {})
+
+    def build(node: dict[str, Any], index: int) -> Any:
+        if "$ref" in node:
+            return build(defs[node["$ref"].rsplit("/", 1)[-1]], index)
+        if "const" in node:
+            return node["const"]
+        if "enum" in node:
+            return node["enum"][index % len(node["enum"])]
+        for union in ("anyOf", "oneOf"):
+            if union in node:
+                branches = [b for b in node[union] if b.get("type") != "null"] or node[union]
+                return build(branches[-1], index)
+        kind = node.get("type")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), "null")
+        if kind == "object":
+            required = [
+                name for name in node.get("properties", {}) if name in node.get("required", [])
+            ]
+            return {
+                name: build(node["properties"][name], index + k) for k, name in enumerate(required)
+            }
+        if kind == "array":
+            return [build(node.get("items", {}), index + k) for k in range(node.get("minItems", 0))]
+        if kind == "string":
+            return "x" * node.get("minLength", 0)
+        if kind in ("integer", "number"):
+            return node.get("minimum", 0)
+        return False if kind == "boolean" else None
+
+    return build(schema, 0)
+
+
+def fitting_answer(body: dict[str, Any]) -> str:
+    """ANSWER for the plain strategy's ArticleExtraction (or a request without a schema), else
+    the smallest answer the request's schema admits."""
+    schema = request_schema(body)
+    if schema is None or schema.get("title") == "ArticleExtraction":
+        return ANSWER
+    return json.dumps(minimal_instance(schema))
 
 
 def _per_mille(*parts: object) -> int:
@@ -73,7 +168,7 @@ class FaultInjector:
             if fault is not None:
                 self.injected[fault] += 1
         actions: dict[str | None, Action] = {
-            None: Reply(ANSWER),
+            None: Reply(fitting_answer(body)),
             "permanent": Status(500, message="scenario: this document always fails"),
             "500": Status(500),
             "503": Status(503),
@@ -103,6 +198,7 @@ class LoadResult:
     injected: dict[str, int]
     cache_rows: int
     cache_integrity: str
+    strategy: str = "plain"
     permanent: set[str] = field(default_factory=set)
 
 
@@ -112,11 +208,15 @@ def run_load(
     concurrency: int = 64,
     timeout_s: float = 2.0,
     latency_s: float = 0.1,
+    strategy: str = "plain",
 ) -> LoadResult:
-    """Write `documents` articles under `work` and extract them with dealx against a faulty
-    fake server answering after `latency_s` (so that requests overlap up to `concurrency`);
-    the request timeout, which each injected hang runs into, is `timeout_s`."""
-    ids = write_docs(work / "docs", documents)
+    """Write `documents` articles under `work` and extract them with dealx and `strategy`
+    against a faulty fake server answering after `latency_s` (so that requests overlap up to
+    `concurrency`); the request timeout, which each injected hang runs into, is `timeout_s`."""
+    if strategy == "plain":
+        ids = write_docs(work / "docs", documents)
+    else:
+        ids = write_constrained_docs(work / "docs", documents)
     run_dir, cache = work / "run", work / "cache.sqlite"
     injector = FaultInjector(hang_s=timeout_s * 3)
     env = dealx_env(
@@ -127,7 +227,12 @@ def run_load(
     )
     with FakeOpenAI(injector, latency=latency_s) as server:
         args = extract_args(
-            server.base_url, work / "docs", out=run_dir, cache=cache, concurrency=concurrency
+            server.base_url,
+            work / "docs",
+            out=run_dir,
+            cache=cache,
+            concurrency=concurrency,
+            strategy=strategy,
         )
         started = time.perf_counter()
         result = run_dealx(args, work, env)
@@ -156,5 +261,6 @@ def run_load(
         injected=dict(injector.injected),
         cache_rows=cache_rows,
         cache_integrity=integrity,
+        strategy=strategy,
         permanent={doc_id for doc_id in ids if is_permanent(doc_id)},
     )

@@ -9,10 +9,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
 from pipeline.extraction.documents import list_documents, load_documents
-from pipeline.runner import extract_run
 from pipeline.store.run_dir import record_path
 from schemas.errors import EXIT_FAILED, EXIT_USAGE, InputError
 from tests.dealx_process import (
@@ -20,6 +18,7 @@ from tests.dealx_process import (
     FACT,
     dealx_env,
     extract_args,
+    extract_in_process,
     fake_settings,
     run_dealx,
     write_docs,
@@ -271,7 +270,7 @@ def test_gold_that_is_not_json_stops_eval_with_file_and_line(
 ) -> None:
     write_docs(tmp_path / "docs", 1)
     run_dir = tmp_path / "run"
-    extract_run(fake_settings(server.base_url, tmp_path), run_dir, Console(quiet=True))
+    extract_in_process(fake_settings(server.base_url, tmp_path), run_dir)
     gold = tmp_path / "gold"
     gold.mkdir()
     (gold / "doc-0000.json").write_text('{\n  "doc_id": "doc-0000",\n  "deals": [,]\n}\n')
@@ -289,7 +288,7 @@ def test_gold_for_a_document_not_in_the_run_is_named_by_eval(
 ) -> None:
     write_docs(tmp_path / "docs", 1)
     run_dir = tmp_path / "run"
-    extract_run(fake_settings(server.base_url, tmp_path), run_dir, Console(quiet=True))
+    extract_in_process(fake_settings(server.base_url, tmp_path), run_dir)
     gold = tmp_path / "gold"
     gold.mkdir()
     for doc_id in ("doc-0000", "ghost"):
@@ -308,7 +307,7 @@ def test_cache_file_checks_pass_after_bad_input(tmp_path: Path, server: FakeOpen
     write_docs(docs, 2)
     for name, (data, _) in UNREADABLE.items():
         (docs / name).write_bytes(data)
-    extract_run(fake_settings(server.base_url, tmp_path), tmp_path / "run", Console(quiet=True))
+    extract_in_process(fake_settings(server.base_url, tmp_path), tmp_path / "run")
     with sqlite3.connect(tmp_path / "cache.sqlite") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert sorted(d for (d,) in db.execute("SELECT doc_id FROM responses")) == [

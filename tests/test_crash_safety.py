@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.console import Console
 
-from pipeline.runner import extract_run
 from pipeline.store.cache import ResponseCache
 from schemas.records import DocumentExtraction
 from tests.dealx_process import (
@@ -24,6 +22,7 @@ from tests.dealx_process import (
     DealxProcess,
     dealx_env,
     extract_args,
+    extract_in_process,
     fake_settings,
     run_dealx,
     write_docs,
@@ -187,7 +186,7 @@ def test_stale_temp_files_of_a_killed_writer_are_removed(tmp_path: Path) -> None
     for path in [*stale, live]:
         path.write_text('{"doc_id": "doc-00')  # half a record
     with FakeOpenAI(Reply(ANSWER)) as server:
-        extract_run(fake_settings(server.base_url, tmp_path), run_dir, Console(quiet=True))
+        extract_in_process(fake_settings(server.base_url, tmp_path), run_dir)
     assert temp_files(run_dir) == [live]  # a live writer's file is not ours to delete
     assert whole_records(run_dir) == {"doc-0000", "doc-0001"}
 

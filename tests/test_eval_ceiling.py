@@ -12,9 +12,10 @@ import pytest
 
 from eval.ceiling import ceiling_table
 from eval.load import load_gold, load_run
-from eval.score import evaluate
+from eval.scoring import evaluate
 from eval.tables import eval_json, write_eval
 from schemas.gold import GoldDocument
+from tests.dealx_process import write_json
 
 EVIDENCE = [{"quote": "A sentence.", "start": 0, "end": 11}]
 
@@ -121,11 +122,6 @@ EXPECTED = pd.DataFrame(
         "share": [2 / 3, 1 / 2, 2 / 4, 2 / 3],
     }
 )
-
-
-def write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data), encoding="utf-8")
 
 
 def make_run(root: Path, candidates: bool = True) -> tuple[Path, Path]:

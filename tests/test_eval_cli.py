@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-Dealx = Callable[..., subprocess.CompletedProcess[str]]  # the `dealx` fixture of conftest.py
+from tests.dealx_process import Dealx, support, write_json
+
 EVIDENCE = [{"quote": "A sentence.", "start": 0, "end": 11}]
 DOC_IDS = [f"doc{i}" for i in range(5)]
 
@@ -35,11 +34,6 @@ def gold_records(index: int) -> dict[str, Any]:
             }
         ],
     }
-
-
-def write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data), encoding="utf-8")
 
 
 def make_gold(root: Path) -> Path:
@@ -83,17 +77,6 @@ def perfect(root: Path, name: str = "perfect", **kwargs: Any) -> Path:
 @pytest.fixture
 def gold(tmp_path: Path) -> Path:
     return make_gold(tmp_path)
-
-
-def support(
-    records: int, records_supported: int, values: int, values_supported: int
-) -> dict[str, int]:
-    return {
-        "records": records,
-        "records_supported": records_supported,
-        "values": values,
-        "values_supported": values_supported,
-    }
 
 
 def partial_run(root: Path) -> Path:

@@ -15,15 +15,15 @@ from typing import Any
 
 import jsonschema
 import pytest
-from rich.console import Console
 
 from pipeline.extraction.constrained import INSTRUCTIONS
 from pipeline.extraction.prompts import load_prompt
 from pipeline.extraction.response import ArticleExtraction, schema_sha256
-from pipeline.runner import default_run_dir, extract_run
+from pipeline.runner import default_run_dir
 from pipeline.settings import Settings
 from pipeline.store.cache import ResponseCache
 from schemas.errors import AuthError, ConfigError
+from tests.dealx_process import extract_in_process, fake_settings, write_docs
 from tests.fake_openai import (
     EMPTY_EXTRACTION,
     FakeOpenAI,
@@ -58,51 +58,24 @@ ANSWER = json.dumps(
 )
 
 
-def write_docs(folder: Path, count: int) -> list[str]:
-    """`count` small articles, each with its id in the text as a marker for the fake server."""
-    folder.mkdir(parents=True, exist_ok=True)
-    ids = [f"doc-{i:02d}" for i in range(count)]
-    for doc_id in ids:
-        (folder / f"{doc_id}.txt").write_text(f"Article {doc_id}: {SENTENCE}\n")
-    return ids
-
-
-def settings_for(server: FakeOpenAI, tmp_path: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "model": "openai/fake-model",
-        "base_url": server.base_url,
-        "cache": tmp_path / "cache.sqlite",
-        "paths": [tmp_path / "docs"],
-        "timeout_s": 5.0,
-        "transport_attempts": 4,
-        "transport_max_wait_s": 10.0,
-        **overrides,
-    }
-    return Settings(**values)  # type: ignore[arg-type]
-
-
-def run(settings: Settings, run_dir: Path) -> dict:
-    return extract_run(settings, run_dir, Console(quiet=True))
-
-
-@pytest.fixture(autouse=True)
-def no_real_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+pytestmark = pytest.mark.usefixtures("no_real_key")
 
 
 def test_extracts_every_document_and_writes_outputs(tmp_path: Path) -> None:
-    ids = write_docs(tmp_path / "docs", 3)
+    ids = write_docs(tmp_path / "docs", 3, fact=SENTENCE)
     with FakeOpenAI(Reply(ANSWER)) as server:
-        manifest = run(settings_for(server, tmp_path, runs_dir=tmp_path), tmp_path / "run")
+        manifest = extract_in_process(
+            fake_settings(server.base_url, tmp_path, runs_dir=tmp_path), tmp_path / "run"
+        )
     assert manifest["documents"]["ok"] == 3 and manifest["documents"]["failed"] == 0
     assert sorted(p.stem for p in (tmp_path / "run" / "records").glob("*.json")) == ids
-    record = json.loads((tmp_path / "run" / "records" / "doc-00.json").read_text())
-    assert record["doc_id"] == "doc-00"
+    record = json.loads((tmp_path / "run" / "records" / "doc-0000.json").read_text())
+    assert record["doc_id"] == "doc-0000"
     [deal] = record["deals"]
     assert deal["amount"] == {"value": 14e9, "currency": "USD", "qualifier": "about"}
     assert deal["stake_percent"] == 49 and deal["grounded"] is True
     # The quote's offsets and every value's own mention are located in the article.
-    text = (tmp_path / "docs" / "doc-00.txt").read_text()
+    text = (tmp_path / "docs" / "doc-0000.txt").read_text()
     [evidence] = deal["evidence"]
     assert text[evidence["start"] : evidence["end"]] == SENTENCE
     assert {s["field"]: text[s["start"] : s["end"]] for s in deal["spans"]} == {
@@ -127,22 +100,22 @@ def test_extracts_every_document_and_writes_outputs(tmp_path: Path) -> None:
 
 
 def test_transient_errors_are_retried_and_counted(tmp_path: Path) -> None:
-    write_docs(tmp_path / "docs", 1)
+    write_docs(tmp_path / "docs", 1, fact=SENTENCE)
     script = Script([Status(500), Status(503), Reply(ANSWER)])
     with FakeOpenAI(script) as server:
-        manifest = run(settings_for(server, tmp_path), tmp_path / "run")
+        manifest = extract_in_process(fake_settings(server.base_url, tmp_path), tmp_path / "run")
         assert server.count() == 3
     assert manifest["documents"]["ok"] == 1
     assert manifest["transport_retries"] == 2 and manifest["reasks"] == 0
 
 
 def test_invalid_answer_is_reasked_through_instructor(tmp_path: Path) -> None:
-    write_docs(tmp_path / "docs", 1)
+    write_docs(tmp_path / "docs", 1, fact=SENTENCE)
     bad_percent = json.loads(ANSWER)
     bad_percent["deals"][0]["stake_percent"] = 140
     script = Script([Reply("not json at all"), Reply(json.dumps(bad_percent)), Reply(ANSWER)])
     with FakeOpenAI(script) as server:
-        manifest = run(settings_for(server, tmp_path), tmp_path / "run")
+        manifest = extract_in_process(fake_settings(server.base_url, tmp_path), tmp_path / "run")
         # The re-ask carries the validation error back to the model.
         assert "stake_percent" in server.chat_requests[2].text
     assert manifest["documents"]["ok"] == 1
@@ -150,11 +123,11 @@ def test_invalid_answer_is_reasked_through_instructor(tmp_path: Path) -> None:
 
 
 def test_failing_document_is_isolated_then_retried_on_resume(tmp_path: Path) -> None:
-    ids = write_docs(tmp_path / "docs", 4)
-    always_500 = ScriptByMarker({"doc-02": [Status(500, message="model exploded")] * 10})
+    ids = write_docs(tmp_path / "docs", 4, fact=SENTENCE)
+    always_500 = ScriptByMarker({"doc-0002": [Status(500, message="model exploded")] * 10})
     with FakeOpenAI(always_500, latency=0.01) as server:
-        settings = settings_for(server, tmp_path, transport_attempts=2)
-        first = run(settings, tmp_path / "run")
+        settings = fake_settings(server.base_url, tmp_path, transport_attempts=2)
+        first = extract_in_process(settings, tmp_path / "run")
         assert first["documents"] == {
             "ok": 3,
             "failed": 1,
@@ -162,55 +135,61 @@ def test_failing_document_is_isolated_then_retried_on_resume(tmp_path: Path) -> 
             "records_in_run": 3,
         }
         [error] = [json.loads(line) for line in (tmp_path / "run" / "errors.jsonl").open()]
-        assert error["doc_id"] == "doc-02"
+        assert error["doc_id"] == "doc-0002"
         assert "HTTP 500" in error["reason"] and "model exploded" in error["reason"]
-        assert server.count("doc-02") == 2  # capped by transport_attempts
+        assert server.count("doc-0002") == 2  # capped by transport_attempts
 
-        second = run(settings, tmp_path / "run")
+        second = extract_in_process(settings, tmp_path / "run")
         # The finished documents are not asked again; the failed one is retried.
         assert [server.count(doc_id) for doc_id in ids] == [1, 1, 4, 1]
     assert second["documents"]["skipped_already_done"] == 3
     assert second["documents"]["failed"] == 1
     assert sorted(p.stem for p in (tmp_path / "run" / "records").glob("*.json")) == [
-        "doc-00",
-        "doc-01",
-        "doc-03",
+        "doc-0000",
+        "doc-0001",
+        "doc-0003",
     ]
 
 
 def test_resume_finishes_failed_document_once_server_recovers(tmp_path: Path) -> None:
-    write_docs(tmp_path / "docs", 2)
-    failing = ScriptByMarker({"doc-01": [Status(500)] * 2}, default=Reply(ANSWER))
+    write_docs(tmp_path / "docs", 2, fact=SENTENCE)
+    failing = ScriptByMarker({"doc-0001": [Status(500)] * 2}, default=Reply(ANSWER))
     with FakeOpenAI(failing) as server:
-        settings = settings_for(server, tmp_path, transport_attempts=2)
-        assert run(settings, tmp_path / "run")["documents"]["failed"] == 1
-        second = run(settings, tmp_path / "run")
+        settings = fake_settings(server.base_url, tmp_path, transport_attempts=2)
+        assert extract_in_process(settings, tmp_path / "run")["documents"]["failed"] == 1
+        second = extract_in_process(settings, tmp_path / "run")
     assert second["documents"]["ok"] == 1 and second["documents"]["failed"] == 0
     assert (tmp_path / "run" / "errors.jsonl").read_text() == ""
     assert second["documents"]["records_in_run"] == 2
 
 
 def test_concurrency_is_bounded(tmp_path: Path) -> None:
-    write_docs(tmp_path / "docs", 12)
+    write_docs(tmp_path / "docs", 12, fact=SENTENCE)
     with FakeOpenAI(Reply(ANSWER), latency=0.2) as server:
-        run(settings_for(server, tmp_path, concurrency=4), tmp_path / "run")
+        extract_in_process(
+            fake_settings(server.base_url, tmp_path, concurrency=4), tmp_path / "run"
+        )
         assert server.peak_in_flight == 4
 
 
 def test_cache_modes(tmp_path: Path) -> None:
-    write_docs(tmp_path / "docs", 2)
+    write_docs(tmp_path / "docs", 2, fact=SENTENCE)
     with FakeOpenAI(Reply(ANSWER)) as server:
-        settings = settings_for(server, tmp_path)
-        run(settings, tmp_path / "a")
+        settings = fake_settings(server.base_url, tmp_path)
+        extract_in_process(settings, tmp_path / "a")
         assert server.count() == 2
-        second = run(settings, tmp_path / "b")
+        second = extract_in_process(settings, tmp_path / "b")
         assert server.count() == 2 and second["cache_hits"] == 2
-        replay = run(settings_for(server, tmp_path, cache_mode="replay"), tmp_path / "c")
+        replay = extract_in_process(
+            fake_settings(server.base_url, tmp_path, cache_mode="replay"), tmp_path / "c"
+        )
         assert server.count() == 2 and replay["cache_hits"] == 2
-        refresh = run(settings_for(server, tmp_path, cache_mode="refresh"), tmp_path / "d")
+        refresh = extract_in_process(
+            fake_settings(server.base_url, tmp_path, cache_mode="refresh"), tmp_path / "d"
+        )
         assert server.count() == 4 and refresh["cache_misses"] == 2
-        run(
-            settings_for(server, tmp_path, cache_mode="off", cache=tmp_path / "x.db"),
+        extract_in_process(
+            fake_settings(server.base_url, tmp_path, cache_mode="off", cache=tmp_path / "x.db"),
             tmp_path / "e",
         )
         assert server.count() == 6 and not (tmp_path / "x.db").exists()
@@ -218,9 +197,13 @@ def test_cache_modes(tmp_path: Path) -> None:
             assert len(cache) == 2
         # refresh overwrites what is stored: the server's new answer is replayed from then on.
         server.handler = Reply(EMPTY_EXTRACTION)
-        run(settings_for(server, tmp_path, cache_mode="refresh"), tmp_path / "f")
+        extract_in_process(
+            fake_settings(server.base_url, tmp_path, cache_mode="refresh"), tmp_path / "f"
+        )
         assert server.count() == 8
-        replay = run(settings_for(server, tmp_path, cache_mode="replay"), tmp_path / "g")
+        replay = extract_in_process(
+            fake_settings(server.base_url, tmp_path, cache_mode="replay"), tmp_path / "g"
+        )
         assert server.count() == 8
     assert replay["records"] == {"companies": 0, "people": 0, "deals": 0}
     with ResponseCache(tmp_path / "cache.sqlite") as cache:
@@ -229,21 +212,25 @@ def test_cache_modes(tmp_path: Path) -> None:
 
 
 def test_replay_miss_names_the_document(tmp_path: Path) -> None:
-    write_docs(tmp_path / "docs", 1)
+    write_docs(tmp_path / "docs", 1, fact=SENTENCE)
     with FakeOpenAI(Reply(ANSWER)) as server:
-        manifest = run(settings_for(server, tmp_path, cache_mode="replay"), tmp_path / "run")
+        manifest = extract_in_process(
+            fake_settings(server.base_url, tmp_path, cache_mode="replay"), tmp_path / "run"
+        )
         assert server.count() == 0
     assert manifest["documents"]["failed"] == 1
-    assert "doc-00: no recorded response" in manifest["failed"]["doc-00"]
+    assert "doc-0000: no recorded response" in manifest["failed"]["doc-0000"]
 
 
 def test_bad_key_fails_the_run_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_docs(tmp_path / "docs", 5)
+    write_docs(tmp_path / "docs", 5, fact=SENTENCE)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-sentinel-never-stored-0123456789")
     status = Status(401, error_code="invalid_api_key", message="Incorrect API key provided")
     with FakeOpenAI(status) as server:
         with pytest.raises(AuthError, match="rejected the API key"):
-            run(settings_for(server, tmp_path, concurrency=1), tmp_path / "run")
+            extract_in_process(
+                fake_settings(server.base_url, tmp_path, concurrency=1), tmp_path / "run"
+            )
         assert server.count() == 1
     assert not list((tmp_path / "run" / "records").glob("*.json"))
 
@@ -254,8 +241,8 @@ def test_long_document_is_chunked_and_merged(tmp_path: Path) -> None:
     paragraphs = [f"Paragraph {i}: {SENTENCE} " + "x" * 400 for i in range(12)]
     (docs / "long.txt").write_text("\n\n".join(paragraphs))
     with FakeOpenAI(Reply(ANSWER)) as server:
-        settings = settings_for(server, tmp_path, context_tokens=2200, max_tokens=1000)
-        manifest = run(settings, tmp_path / "run")
+        settings = fake_settings(server.base_url, tmp_path, context_tokens=2200, max_tokens=1000)
+        manifest = extract_in_process(settings, tmp_path / "run")
         texts = [request.text for request in server.chat_requests]
     assert len(texts) > 1
     assert "Paragraph 0:" in texts[0] and "Paragraph 11:" not in texts[0]
@@ -277,9 +264,9 @@ def test_api_key_never_reaches_cache_or_run(
 ) -> None:
     secret = "sk-sentinel-SECRET-4f9c2a"
     monkeypatch.setenv("OPENAI_API_KEY", secret)
-    write_docs(tmp_path / "docs", 2)
+    write_docs(tmp_path / "docs", 2, fact=SENTENCE)
     with FakeOpenAI(Reply(ANSWER)) as server:
-        run(settings_for(server, tmp_path), tmp_path / "run")
+        extract_in_process(fake_settings(server.base_url, tmp_path), tmp_path / "run")
         assert all(r.headers["authorization"] == f"Bearer {secret}" for r in server.chat_requests)
     with sqlite3.connect(tmp_path / "cache.sqlite") as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -289,27 +276,29 @@ def test_api_key_never_reaches_cache_or_run(
 
 
 def test_rate_limit_waits_for_retry_after(tmp_path: Path) -> None:
-    write_docs(tmp_path / "docs", 1)
+    write_docs(tmp_path / "docs", 1, fact=SENTENCE)
     script = Script([Status(429, headers={"Retry-After": "1"}), Reply(ANSWER)])
     with FakeOpenAI(script) as server:
-        run(settings_for(server, tmp_path), tmp_path / "run")
+        extract_in_process(fake_settings(server.base_url, tmp_path), tmp_path / "run")
         first, second = server.chat_requests
     assert second.received_at - first.received_at >= 1.0
     documents = (tmp_path / "run" / "documents.csv").read_text().splitlines()
     assert documents[0].startswith("doc_id,status,chunks,cache_hits")
-    assert documents[1].startswith("doc-00,ok,1,0,") and ",0,1," in documents[1]
+    assert documents[1].startswith("doc-0000,ok,1,0,") and ",0,1," in documents[1]
 
 
 def test_hung_request_times_out_and_is_retried(tmp_path: Path) -> None:
-    write_docs(tmp_path / "docs", 1)
+    write_docs(tmp_path / "docs", 1, fact=SENTENCE)
     with FakeOpenAI(Script([Hang(30), Reply(ANSWER)])) as server:
-        manifest = run(settings_for(server, tmp_path, timeout_s=0.5), tmp_path / "run")
+        manifest = extract_in_process(
+            fake_settings(server.base_url, tmp_path, timeout_s=0.5), tmp_path / "run"
+        )
         assert server.count() == 2
     assert manifest["documents"]["ok"] == 1 and manifest["transport_retries"] == 1
 
 
 def test_unreachable_server_fails_documents_naming_the_url(tmp_path: Path) -> None:
-    write_docs(tmp_path / "docs", 2)
+    write_docs(tmp_path / "docs", 2, fact=SENTENCE)
     url = f"http://127.0.0.1:{free_port()}/v1"
     settings = Settings(
         model="openai/m",
@@ -318,7 +307,7 @@ def test_unreachable_server_fails_documents_naming_the_url(tmp_path: Path) -> No
         paths=[tmp_path / "docs"],
         transport_attempts=2,
     )
-    manifest = run(settings, tmp_path / "run")
+    manifest = extract_in_process(settings, tmp_path / "run")
     assert manifest["documents"]["failed"] == 2
     for reason in manifest["failed"].values():
         assert reason.startswith(f"cannot connect to {url}/chat/completions")
@@ -326,10 +315,10 @@ def test_unreachable_server_fails_documents_naming_the_url(tmp_path: Path) -> No
 
 
 def test_missing_key_names_the_fix(tmp_path: Path) -> None:
-    write_docs(tmp_path / "docs", 1)
+    write_docs(tmp_path / "docs", 1, fact=SENTENCE)
     settings = Settings(model="openai/gpt-4o-mini", paths=[tmp_path / "docs"], cache_mode="off")
     with pytest.raises(ConfigError, match=r"OPENAI_API_KEY is not set.*local/smollm2-135m"):
-        run(settings, tmp_path / "run")
+        extract_in_process(settings, tmp_path / "run")
 
 
 FIRST = "Meta agreed to invest about $14 billion in Scale AI."
@@ -382,10 +371,9 @@ class ConstrainedModel:
         return Reply(json.dumps(answer))
 
 
-def test_constrained_strategy_sends_enum_schemas_and_rejects_too_few_picks(
-    tmp_path: Path,
-) -> None:
-    docs = tmp_path / "docs"
+def write_article(docs: Path) -> ConstrainedModel:
+    """ARTICLE as docs/a.txt, and a model that picks its three organizations, Alexandr Wang and
+    FIRST's investment."""
     docs.mkdir()
     (docs / "a.txt").write_text(ARTICLE)
     wang = {"name": "Alexandr Wang", "roles": [{"title": "co-founder", "organization": "Scale AI"}]}
@@ -395,10 +383,16 @@ def test_constrained_strategy_sends_enum_schemas_and_rejects_too_few_picks(
         "target": "Scale AI",
         "status": "agreed",
     }
-    model = ConstrainedModel(["Meta", "Scale AI", "Bloomberg"], [wang], {FIRST: investment})
+    return ConstrainedModel(["Meta", "Scale AI", "Bloomberg"], [wang], {FIRST: investment})
+
+
+def test_constrained_strategy_sends_enum_schemas_and_rejects_too_few_picks(
+    tmp_path: Path,
+) -> None:
+    model = write_article(tmp_path / "docs")
     with FakeOpenAI(model) as server:
-        settings = settings_for(server, tmp_path, strategy="constrained")
-        manifest = run(settings, tmp_path / "run")
+        settings = fake_settings(server.base_url, tmp_path, strategy="constrained")
+        manifest = extract_in_process(settings, tmp_path / "run")
         bodies = [request.body for request in server.chat_requests]
         assert server.errors == []
     assert manifest["prompt"] == "constrained_v2" and manifest["documents"]["ok"] == 1
@@ -445,10 +439,10 @@ def test_constrained_strategy_sends_enum_schemas_and_rejects_too_few_picks(
     # at its first question (nothing further is asked).
     too_few = json.dumps({"companies": [{"name": "Meta", "org_type": "company"}]})
     with FakeOpenAI(Reply(too_few)) as server:
-        settings = settings_for(
-            server, tmp_path, strategy="constrained", max_retries=1, cache_mode="off"
+        settings = fake_settings(
+            server.base_url, tmp_path, strategy="constrained", max_retries=1, cache_mode="off"
         )
-        manifest = run(settings, tmp_path / "few")
+        manifest = extract_in_process(settings, tmp_path / "few")
         requests = server.chat_requests
     assert manifest["documents"]["failed"] == 1
     assert "invalid response after 2 attempt(s)" in manifest["failed"]["a"]
@@ -473,7 +467,9 @@ def test_constrained_picks_are_merged_and_deduplicated(tmp_path: Path) -> None:
     }
     model = ConstrainedModel(["Meta", "Scale AI", "Meta"], [wang, wang], deals)
     with FakeOpenAI(model) as server:
-        manifest = run(settings_for(server, tmp_path, strategy="constrained"), tmp_path / "run")
+        manifest = extract_in_process(
+            fake_settings(server.base_url, tmp_path, strategy="constrained"), tmp_path / "run"
+        )
         # Organizations, people, and one question per deal candidate.
         assert server.count() == 4 and server.count(INSTRUCTIONS["deal"]) == 2
         assert server.errors == []
@@ -496,21 +492,13 @@ def test_constrained_picks_are_merged_and_deduplicated(tmp_path: Path) -> None:
 
 
 def test_constrained_run_writes_candidates_and_value_spans(tmp_path: Path) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.txt").write_text(ARTICLE)
-    wang = {"name": "Alexandr Wang", "roles": [{"title": "co-founder", "organization": "Scale AI"}]}
-    investment = {
-        "deal_type": "investment",
-        "investors": ["Meta"],
-        "target": "Scale AI",
-        "status": "agreed",
-    }
-    model = ConstrainedModel(["Meta", "Scale AI", "Bloomberg"], [wang], {FIRST: investment})
+    model = write_article(tmp_path / "docs")
     with FakeOpenAI(model) as server:
         # No strategy given: "constrained" is the default for local/ models only.
-        assert settings_for(server, tmp_path).strategy == "plain"
-        manifest = run(settings_for(server, tmp_path, strategy="constrained"), tmp_path / "run")
+        assert fake_settings(server.base_url, tmp_path).strategy == "plain"
+        manifest = extract_in_process(
+            fake_settings(server.base_url, tmp_path, strategy="constrained"), tmp_path / "run"
+        )
         assert server.errors == []
     assert manifest["documents"]["ok"] == 1
     offered = json.loads((tmp_path / "run" / "candidates" / "a.json").read_text())
@@ -566,12 +554,12 @@ def test_constrained_run_writes_candidates_and_value_spans(tmp_path: Path) -> No
 
 
 def test_a_record_listed_twice_in_one_answer_is_kept_once(tmp_path: Path) -> None:
-    write_docs(tmp_path / "docs", 1)
+    write_docs(tmp_path / "docs", 1, fact=SENTENCE)
     doubled = json.loads(ANSWER)
     doubled["companies"] = [*doubled["companies"], *doubled["companies"]]
     doubled["deals"] = [*doubled["deals"], *doubled["deals"]]
     with FakeOpenAI(Reply(json.dumps(doubled))) as server:
-        manifest = run(settings_for(server, tmp_path), tmp_path / "run")
+        manifest = extract_in_process(fake_settings(server.base_url, tmp_path), tmp_path / "run")
     assert manifest["records"] == {"companies": 1, "people": 0, "deals": 1}
 
 
@@ -589,9 +577,13 @@ def test_grounding_modes_write_rejections(tmp_path: Path) -> None:
     # The deal's quote names both parties but not its amount ($14 billion) or stake (49%).
     answer["deals"][0]["evidence"] = [{"quote": "Meta invests in Scale AI"}]
     with FakeOpenAI(Reply(json.dumps(answer))) as server:
-        strict = run(settings_for(server, tmp_path), tmp_path / "strict")
-        flag = run(settings_for(server, tmp_path, grounding="flag"), tmp_path / "flag")
-        off = run(settings_for(server, tmp_path, grounding="off"), tmp_path / "off")
+        strict = extract_in_process(fake_settings(server.base_url, tmp_path), tmp_path / "strict")
+        flag = extract_in_process(
+            fake_settings(server.base_url, tmp_path, grounding="flag"), tmp_path / "flag"
+        )
+        off = extract_in_process(
+            fake_settings(server.base_url, tmp_path, grounding="off"), tmp_path / "off"
+        )
     records = {
         mode: json.loads((tmp_path / mode / "records" / "a.json").read_text())
         for mode in ("strict", "flag", "off")
@@ -667,34 +659,34 @@ def test_grounding_modes_write_rejections(tmp_path: Path) -> None:
 
 
 def test_latest_points_at_the_newest_run_in_the_runs_folder_only(tmp_path: Path) -> None:
-    write_docs(tmp_path / "docs", 1)
+    write_docs(tmp_path / "docs", 1, fact=SENTENCE)
     runs = tmp_path / "runs"
     started = datetime(2026, 6, 11, 9, 30, 5, tzinfo=UTC)
     with FakeOpenAI(Reply(ANSWER)) as server:
-        settings = settings_for(server, tmp_path, runs_dir=runs)
+        settings = fake_settings(server.base_url, tmp_path, runs_dir=runs)
         first = default_run_dir(runs, settings.model, settings.prompt_name, now=started)
         assert first == runs / "openai-fake-model-extract_v1-20260611T093005Z"
-        run(settings, first)
+        extract_in_process(settings, first)
         # Started in the same second: a fresh name, not the first run's folder (whose documents
         # would all be skipped as done).
         second = default_run_dir(runs, settings.model, settings.prompt_name, now=started)
         assert second == runs / "openai-fake-model-extract_v1-20260611T093005Z-2"
-        manifest = run(settings, second)
+        manifest = extract_in_process(settings, second)
         assert manifest["documents"]["skipped_already_done"] == 0
         assert (runs / "latest").readlink() == Path(second.name)
         (tmp_path / "elsewhere").mkdir()
         (tmp_path / "elsewhere" / "latest").write_text("a user's own file")
-        manifest = run(settings, tmp_path / "elsewhere" / "run")
+        manifest = extract_in_process(settings, tmp_path / "elsewhere" / "run")
     assert manifest["documents"]["ok"] == 1
     assert (tmp_path / "elsewhere" / "latest").read_text() == "a user's own file"
     assert (runs / "latest").readlink() == Path(second.name)
 
 
 def test_manifest_records_what_the_run_was(tmp_path: Path) -> None:
-    write_docs(tmp_path / "docs", 2)
+    write_docs(tmp_path / "docs", 2, fact=SENTENCE)
     with FakeOpenAI(Reply(ANSWER)) as server:
-        settings = settings_for(server, tmp_path, model="openai/gpt-4o-mini")
-        manifest = run(settings, tmp_path / "run")
+        settings = fake_settings(server.base_url, tmp_path, model="openai/gpt-4o-mini")
+        manifest = extract_in_process(settings, tmp_path / "run")
     on_disk = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert on_disk == manifest
     assert manifest["model"] == "openai/gpt-4o-mini"

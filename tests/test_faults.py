@@ -11,21 +11,18 @@ import itertools
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from rich.console import Console
 
 from pipeline.providers.transport import retry_after_seconds
-from pipeline.runner import extract_run
-from pipeline.settings import Settings
 from pipeline.store.cache import ResponseCache
 from schemas.errors import EXIT_AUTH, AuthError, ConfigError
 from tests.dealx_process import (
     ANSWER,
     dealx_env,
     extract_args,
+    extract_in_process,
     fake_settings,
     run_dealx,
     write_docs,
@@ -44,13 +41,7 @@ from tests.fake_openai import (
 INVALID = json.dumps({"companies": [{"name": ""}], "people": [], "deals": []})  # min_length 1
 
 
-@pytest.fixture(autouse=True)
-def no_real_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-
-
-def run(settings: Settings, run_dir: Path) -> dict[str, Any]:
-    return extract_run(settings, run_dir, Console(quiet=True))
+pytestmark = pytest.mark.usefixtures("no_real_key")
 
 
 def documents_csv(run_dir: Path) -> dict[str, dict[str, str]]:
@@ -92,7 +83,7 @@ def test_unreadable_retry_after_falls_back_to_backoff(tmp_path: Path) -> None:
     write_docs(tmp_path / "docs", 1)
     script = Script([Status(429, headers={"Retry-After": "soon"}), Reply(ANSWER)])
     with FakeOpenAI(script) as server:
-        manifest = run(fake_settings(server.base_url, tmp_path), tmp_path / "run")
+        manifest = extract_in_process(fake_settings(server.base_url, tmp_path), tmp_path / "run")
         assert server.count() == 2
     assert manifest["documents"]["ok"] == 1 and manifest["transport_retries"] == 1
 
@@ -101,7 +92,7 @@ def test_retry_after_ms_is_honored(tmp_path: Path) -> None:
     write_docs(tmp_path / "docs", 1)
     script = Script([Status(429, headers={"retry-after-ms": "1200"}), Reply(ANSWER)])
     with FakeOpenAI(script) as server:
-        manifest = run(fake_settings(server.base_url, tmp_path), tmp_path / "run")
+        manifest = extract_in_process(fake_settings(server.base_url, tmp_path), tmp_path / "run")
         first, second = server.chat_requests
     assert second.received_at - first.received_at >= 1.2
     assert manifest["documents"]["ok"] == 1
@@ -121,7 +112,7 @@ def test_mixed_5xx_then_success_counted_per_document(tmp_path: Path) -> None:
         default=Reply(ANSWER),
     )
     with FakeOpenAI(faults) as server:
-        manifest = run(
+        manifest = extract_in_process(
             fake_settings(server.base_url, tmp_path, transport_attempts=4), tmp_path / "run"
         )
         assert [server.count(doc_id) for doc_id in ids] == [4, 2, 1]
@@ -135,7 +126,7 @@ def test_mixed_5xx_then_success_counted_per_document(tmp_path: Path) -> None:
 def test_waits_between_retries_grow_exponentially_with_jitter(tmp_path: Path) -> None:
     write_docs(tmp_path / "docs", 1)
     with FakeOpenAI(Script([Status(503)] * 3 + [Reply(ANSWER)])) as server:
-        manifest = run(
+        manifest = extract_in_process(
             fake_settings(server.base_url, tmp_path, transport_attempts=5), tmp_path / "run"
         )
         arrivals = [request.received_at for request in server.chat_requests]
@@ -155,7 +146,7 @@ def test_always_failing_document_reports_status_and_a_one_line_body_excerpt(
     faults = ScriptByMarker({ids[1]: [Status(503, body=page)] * 10}, default=Reply(ANSWER))
     with FakeOpenAI(faults) as server:
         settings = fake_settings(server.base_url, tmp_path, transport_attempts=3)
-        manifest = run(settings, tmp_path / "run")
+        manifest = extract_in_process(settings, tmp_path / "run")
         assert server.count(ids[1]) == 3
     assert records(tmp_path / "run") == [ids[0], ids[2]]
     reason = errors_jsonl(tmp_path / "run")[ids[1]]
@@ -169,7 +160,7 @@ def test_client_errors_are_not_retried(tmp_path: Path) -> None:
     write_docs(tmp_path / "docs", 1)
     too_long = Status(400, message="This model's maximum context length is 8192 tokens")
     with FakeOpenAI(too_long) as server:
-        manifest = run(fake_settings(server.base_url, tmp_path), tmp_path / "run")
+        manifest = extract_in_process(fake_settings(server.base_url, tmp_path), tmp_path / "run")
         assert server.count() == 1
     [reason] = manifest["failed"].values()
     assert reason.startswith("HTTP 400 from") and "maximum context length" in reason
@@ -183,7 +174,7 @@ def test_request_that_always_hangs_fails_with_a_timeout_and_the_run_ends(tmp_pat
     hung = ScriptByMarker({ids[2]: [Hang(60)] * 10}, default=Reply(ANSWER))
     with FakeOpenAI(hung) as server:
         settings = fake_settings(server.base_url, tmp_path, timeout_s=0.5, transport_attempts=3)
-        manifest = run(settings, tmp_path / "run")
+        manifest = extract_in_process(settings, tmp_path / "run")
         assert server.count(ids[2]) == 3
     assert records(tmp_path / "run") == ids[:2]
     assert manifest["failed"] == {
@@ -195,7 +186,7 @@ def test_request_that_always_hangs_fails_with_a_timeout_and_the_run_ends(tmp_pat
 def test_connection_reset_is_retried(tmp_path: Path) -> None:
     write_docs(tmp_path / "docs", 1)
     with FakeOpenAI(Script([Reset(), Reset(), Reply(ANSWER)])) as server:
-        manifest = run(fake_settings(server.base_url, tmp_path), tmp_path / "run")
+        manifest = extract_in_process(fake_settings(server.base_url, tmp_path), tmp_path / "run")
         assert server.count() == 3
     assert manifest["documents"]["ok"] == 1 and manifest["transport_retries"] == 2
 
@@ -203,7 +194,7 @@ def test_connection_reset_is_retried(tmp_path: Path) -> None:
 def test_connection_always_reset_names_the_url(tmp_path: Path) -> None:
     write_docs(tmp_path / "docs", 1)
     with FakeOpenAI(Reset()) as server:
-        manifest = run(fake_settings(server.base_url, tmp_path), tmp_path / "run")
+        manifest = extract_in_process(fake_settings(server.base_url, tmp_path), tmp_path / "run")
         assert server.count() == 3
     assert manifest["failed"] == {
         "doc-0000": f"cannot connect to {server.base_url}/chat/completions: "
@@ -216,7 +207,9 @@ def test_refused_connection_says_so(tmp_path: Path) -> None:
     with FakeOpenAI() as server:
         url = server.base_url
     # The server is gone: nothing listens on its port any more.
-    manifest = run(fake_settings(url, tmp_path, transport_attempts=2), tmp_path / "run")
+    manifest = extract_in_process(
+        fake_settings(url, tmp_path, transport_attempts=2), tmp_path / "run"
+    )
     assert manifest["failed"] == {
         "doc-0000": f"cannot connect to {url}/chat/completions: "
         "connection refused (is the server running?)"
@@ -228,7 +221,7 @@ def test_credentials_in_the_base_url_are_refused_without_echoing_them(tmp_path: 
     write_docs(tmp_path / "docs", 1)
     url = "http://user:hunter2secret@127.0.0.1:9/v1"
     with pytest.raises(ConfigError, match="credentials in the URL") as refused:
-        run(fake_settings(url, tmp_path), tmp_path / "run")
+        extract_in_process(fake_settings(url, tmp_path), tmp_path / "run")
     assert "hunter2secret" not in str(refused.value)
     assert not (tmp_path / "run").exists(), "nothing is written before the settings are checked"
 
@@ -241,7 +234,7 @@ def test_reask_and_transport_retry_are_counted_apart(tmp_path: Path) -> None:
     # The first ask is answered with text, the re-ask first meets a 503, then gets through.
     script = Script([Reply("Sure! Here are the deals: ..."), Status(503), Reply(ANSWER)])
     with FakeOpenAI(script) as server:
-        manifest = run(fake_settings(server.base_url, tmp_path), tmp_path / "run")
+        manifest = extract_in_process(fake_settings(server.base_url, tmp_path), tmp_path / "run")
         assert server.count() == 3
     assert manifest["reasks"] == 1 and manifest["transport_retries"] == 1
     row = documents_csv(tmp_path / "run")["doc-0000"]
@@ -257,7 +250,9 @@ def test_reasks_run_out_and_the_document_fails_with_the_validation_error(
     write_docs(tmp_path / "docs", 2)
     always_invalid = ScriptByMarker({"doc-0001": [Reply(INVALID)] * 10}, default=Reply(ANSWER))
     with FakeOpenAI(always_invalid) as server:
-        manifest = run(fake_settings(server.base_url, tmp_path, max_retries=2), tmp_path / "run")
+        manifest = extract_in_process(
+            fake_settings(server.base_url, tmp_path, max_retries=2), tmp_path / "run"
+        )
         assert server.count("doc-0001") == 3  # the first ask and max_retries re-asks
     reason = manifest["failed"]["doc-0001"]
     assert reason.startswith("invalid response after 3 attempt(s):")
@@ -277,7 +272,7 @@ def test_worst_case_http_calls_per_document_are_bounded(tmp_path: Path) -> None:
         settings = fake_settings(
             server.base_url, tmp_path, max_retries=max_retries, transport_attempts=attempts
         )
-        manifest = run(settings, tmp_path / "run")
+        manifest = extract_in_process(settings, tmp_path / "run")
         assert server.count() == (max_retries + 1) * attempts
     assert manifest["documents"]["failed"] == 1
     assert manifest["reasks"] == max_retries
@@ -291,7 +286,7 @@ def test_truncated_answer_is_not_parsed_into_a_record(tmp_path: Path) -> None:
         {"doc-0001": [Reply(ANSWER, finish_reason="length")]}, default=Reply(ANSWER)
     )
     with FakeOpenAI(truncated) as server:
-        manifest = run(fake_settings(server.base_url, tmp_path), tmp_path / "run")
+        manifest = extract_in_process(fake_settings(server.base_url, tmp_path), tmp_path / "run")
         assert server.count("doc-0001") == 1
     assert records(tmp_path / "run") == ["doc-0000"]
     assert manifest["failed"]["doc-0001"].startswith(
@@ -305,7 +300,7 @@ def test_truncated_reask_fails_the_document(tmp_path: Path) -> None:
     write_docs(tmp_path / "docs", 1)
     script = Script([Reply("{not json"), Reply(ANSWER[:40], finish_reason="length")])
     with FakeOpenAI(script) as server:
-        manifest = run(fake_settings(server.base_url, tmp_path), tmp_path / "run")
+        manifest = extract_in_process(fake_settings(server.base_url, tmp_path), tmp_path / "run")
         assert server.count() == 2
     assert "finish_reason=length" in manifest["failed"]["doc-0000"]
     assert manifest["reasks"] == 1 and records(tmp_path / "run") == []
@@ -362,7 +357,7 @@ def test_rejected_key_midway_keeps_finished_documents(tmp_path: Path) -> None:
     with FakeOpenAI(revoked) as server:
         settings = fake_settings(server.base_url, tmp_path, concurrency=1)
         with pytest.raises(AuthError):
-            run(settings, tmp_path / "run")
+            extract_in_process(settings, tmp_path / "run")
         assert server.count() == 3
     assert records(tmp_path / "run") == ids[:2]
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())

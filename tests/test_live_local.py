@@ -17,17 +17,11 @@ import pytest
 from pipeline.extraction.response import ArticleExtraction
 from pipeline.providers.llama_server import LlamaServer
 from pipeline.store.cache import ResponseCache
-from schemas.errors import EXIT_USAGE, ConfigError
+from schemas.errors import EXIT_USAGE, ModelServerError
 from schemas.records import DocumentExtraction
+from tests.dealx_process import run_dealx
 
 SEED = Path("seeds/004_be305ebc2eef9ae7.txt")
-
-
-def dealx(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI in a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args], capture_output=True, text=True, timeout=600
-    )
 
 
 def server_child(parent: int) -> int | None:
@@ -108,17 +102,20 @@ def test_local_model_extracts_then_replays_without_server(tmp_path: Path) -> Non
     ArticleExtraction.model_validate_json(content)
     assert entry.server_model and entry.latency_s > 0 and entry.prompt_tokens > 0
 
-    replay = dealx(
-        "extract",
-        str(SEED),
-        "--out",
-        str(tmp_path / "replay"),
-        "--cache",
-        str(cache),
-        "--cache-mode",
-        "replay",
-        "--strategy",
-        "plain",
+    replay = run_dealx(
+        [
+            "extract",
+            SEED,
+            "--out",
+            tmp_path / "replay",
+            "--cache",
+            cache,
+            "--cache-mode",
+            "replay",
+            "--strategy",
+            "plain",
+        ],
+        timeout=600,
     )
     assert replay.returncode == 0, replay.stderr
     replayed = json.loads((tmp_path / "replay" / "manifest.json").read_text())
@@ -132,7 +129,7 @@ def test_server_that_does_not_start_reports_its_log(tmp_path: Path) -> None:
     server = LlamaServer("smollm2-135m", startup_timeout_s=60)
     server.model_path = tmp_path / "broken.gguf"
     server.model_path.write_bytes(b"this is not a GGUF file")
-    with pytest.raises(ConfigError, match=r"llama\.cpp server exited with code") as failure:
+    with pytest.raises(ModelServerError, match=r"llama\.cpp server exited with code") as failure:
         server.start()
     assert "log tail:" in str(failure.value) and "broken.gguf" in str(failure.value)
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,32 +10,27 @@ import pytest
 from pipeline.store.cache import CacheEntry, ResponseCache
 from pipeline.store.cache_transfer import export_entries, import_entries, read_entry
 from schemas.errors import InputError
+from tests.dealx_process import Finished, run_dealx
 
 FIXTURES = Path("tests/fixtures/responses")
 SEEDS = sorted(Path("seeds").glob("*.txt"))
 
 
-def replay(tmp_path: Path, name: str, strategy: str) -> subprocess.CompletedProcess[str]:
+def replay(tmp_path: Path, name: str, strategy: str) -> Finished:
     """`dealx extract` over the seeds with --cache-mode replay into tmp_path/name."""
-    return subprocess.run(
+    return run_dealx(
         [
-            sys.executable,
-            "-m",
-            "pipeline",
             "extract",
             "seeds",
             "--out",
-            str(tmp_path / name),
+            tmp_path / name,
             "--cache",
-            str(tmp_path / "cache.sqlite"),
+            tmp_path / "cache.sqlite",
             "--cache-mode",
             "replay",
             "--strategy",
             strategy,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+        ]
     )
 
 

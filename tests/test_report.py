@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
@@ -26,11 +25,11 @@ import pytest
 from eval.align import RECORD_LISTS
 from eval.load import load_gold, load_run
 from eval.report import Highlight, ValueMark, articles, render_article, render_report, write_report
-from eval.score import evaluate
+from eval.scoring import evaluate
 from schemas.gold import GoldDocument
 from schemas.records import Company, Deal, DocumentExtraction, Evidence, Person, Role, ValueSpan
+from tests.dealx_process import REPO, Finished, run_dealx
 
-REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "tests" / "artifacts"
 SENTINEL = "sk-dealx-sentinel-4f1c9a7e-do-not-leak"
 GOLD_FLAGS = {"optional", "optional_fields"}
@@ -294,13 +293,15 @@ def test_report_command_leaves_no_api_key(tmp_path: Path) -> None:
     cache, run_dir, out = tmp_path / "cache.sqlite", tmp_path / "run", tmp_path / "r.html"
     env = {**os.environ, "OPENAI_API_KEY": SENTINEL}
 
-    def dealx(*args: str | Path) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "pipeline", *map(str, args)]
-        return subprocess.run(
-            command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120
-        )
+    def dealx(*args: str | Path) -> Finished:
+        return run_dealx(list(args), env=env)
 
-    assert dealx("cache", "import", "--cache", cache).returncode == 0
+    assert (
+        dealx(
+            "cache", "import", REPO / "tests" / "fixtures" / "responses", "--cache", cache
+        ).returncode
+        == 0
+    )
     extracted = dealx(
         "extract", seeds, "--cache", cache, "--cache-mode", "replay", "--out", run_dir
     )
@@ -714,3 +715,33 @@ def test_header_reads_support_columns_when_there(tmp_path: Path) -> None:
     before = dataclasses.replace(evaluation, overall=pd.DataFrame({"grounding_rate": [0.5]}))
     page = render_report(run, before, articles(seeds))
     assert "Support rate: <b>n/a</b> (n/a of n/a records; value support <b>n/a</b>)." in page
+
+
+def test_report_finds_articles_from_the_manifest_and_says_when_one_changed(
+    tmp_path: Path,
+) -> None:
+    import pipeline
+    from pipeline.store.cache import ResponseCache
+    from pipeline.store.cache_transfer import import_entries
+
+    cache = tmp_path / "cache.sqlite"
+    with ResponseCache(cache) as store:
+        import_entries(store, REPO / "tests" / "fixtures" / "responses")
+    seed = sorted((REPO / "seeds").glob("*.txt"))[0]
+    article = tmp_path / "articles" / seed.name
+    article.parent.mkdir()
+    shutil.copy(seed, article)
+    results = pipeline.extract(article, cache=cache, cache_mode="replay", strategy="plain")
+    pipeline.write_run(results, tmp_path / "run")
+    [(doc_id, entry)] = json.loads((tmp_path / "run" / "manifest.json").read_text())[
+        "inputs"
+    ].items()
+    assert (doc_id, entry["path"]) == (seed.stem, str(article.resolve()))
+    first_line = seed.read_text(encoding="utf-8").splitlines()[0]
+
+    page = write_report(tmp_path / "run", {}, tmp_path / "report.html").read_text()
+    assert first_line in page and "article text not found" not in page
+    assert "changed since the run" not in page
+    article.write_text(seed.read_text(encoding="utf-8") + "An edit.\n", encoding="utf-8")
+    page = write_report(tmp_path / "run", {}, tmp_path / "report.html").read_text()
+    assert "changed since the run" in page

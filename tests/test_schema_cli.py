@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,8 +18,7 @@ from schemas.records import (
     Person,
     Role,
 )
-
-Dealx = Callable[..., subprocess.CompletedProcess[str]]
+from tests.dealx_process import Dealx
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
 from pipeline.extraction.prompts import load_prompt
 from pipeline.failures import describe_failure
-from pipeline.runner import extract_run
 from schemas.errors import EXIT_AUTH, EXIT_FAILED
 from tests.dealx_process import (
     ANSWER,
@@ -22,6 +20,7 @@ from tests.dealx_process import (
     Finished,
     dealx_env,
     extract_args,
+    extract_in_process,
     fake_settings,
     run_dealx,
     write_docs,
@@ -129,7 +128,7 @@ def test_article_is_fenced_as_data_in_the_request(tmp_path: Path) -> None:
     (docs / "breakout.txt").write_text(breakout)
     with FakeOpenAI(Reply(ANSWER)) as server:
         settings = fake_settings(server.base_url, tmp_path, grounding="off")
-        run = extract_run(settings, tmp_path / "run", Console(quiet=True))
+        run = extract_in_process(settings, tmp_path / "run")
         bodies = [r.body for r in server.chat_requests]
         assert run["documents"]["ok"] == 2
     prompt = load_prompt("extract_v1")

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from eval.gold import GoldProblem, parse_gold_file, validate_gold_dir
-
-Dealx = Callable[..., subprocess.CompletedProcess[str]]
+from tests.dealx_process import Dealx
 
 ARTICLE = (
     "Meta has reached a deal with Scale AI for a strategic investment of about $14 billion. "

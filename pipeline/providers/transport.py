@@ -83,6 +83,12 @@ def _is_retryable_response(response: httpx.Response) -> bool:
     return not (response.status_code == 429 and b"insufficient_quota" in response.content)
 
 
+def _count_retry(state: RetryCallState) -> None:
+    counters = current_counters.get()
+    if counters is not None:
+        counters.transport_retries += 1
+
+
 class RetryingTransport(httpx.AsyncBaseTransport):
     """An httpx transport that retries transient failures with tenacity."""
 
@@ -99,6 +105,19 @@ class RetryingTransport(httpx.AsyncBaseTransport):
         self._max_wait_s = max_wait_s
         self._backoff = wait_exponential_jitter(
             multiplier=initial_backoff_s, max=max_backoff_s, jitter=initial_backoff_s
+        )
+        # The policy is built once; each request runs on its own copy, because a tenacity
+        # Retrying object keeps the state of the call it runs.
+        self._policy = AsyncRetrying(
+            stop=stop_after_attempt(attempts) | stop_after_delay(max_wait_s),
+            wait=self._wait,
+            retry=retry_if_exception_type(TRANSIENT_ERRORS)
+            | retry_if_result(_is_retryable_response),
+            before_sleep=_count_retry,
+            # When attempts run out on an error status, hand the last response to the client,
+            # so the error names the status and body; a transport exception is re-raised.
+            retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
+            reraise=True,
         )
 
     def _wait(self, state: RetryCallState) -> float:
@@ -122,23 +141,7 @@ class RetryingTransport(httpx.AsyncBaseTransport):
         return response
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        def count_retry(state: RetryCallState) -> None:
-            counters = current_counters.get()
-            if counters is not None:
-                counters.transport_retries += 1
-
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._attempts) | stop_after_delay(self._max_wait_s),
-            wait=self._wait,
-            retry=retry_if_exception_type(TRANSIENT_ERRORS)
-            | retry_if_result(_is_retryable_response),
-            before_sleep=count_retry,
-            # When attempts run out on an error status, hand the last response to the client,
-            # so the error names the status and body; a transport exception is re-raised.
-            retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
-            reraise=True,
-        )
-        return await retrying(self._send, request)
+        return await self._policy.copy()(self._send, request)
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from eval.compare import FEW_DOCS, RESAMPLES, compare, paired_bootstrap
+from eval.comparison import FEW_DOCS, RESAMPLES, compare, paired_bootstrap
 from eval.load import Run
-from eval.score import evaluate
+from eval.scoring import evaluate
 from schemas.gold import GoldDocument
 from schemas.records import DocumentExtraction
 

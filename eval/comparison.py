@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from eval.align import RECORD_TYPES, DocumentAlignment
-from eval.score import FIELD_KEYS, Counts, Evaluation, f1_scores, field_sums
+from eval.scoring import FIELD_KEYS, Counts, Scores, f1_scores, field_sums
 from schemas.errors import InputError
 from schemas.normalize import fold
 from schemas.records import record_label
@@ -60,7 +60,7 @@ class Comparison:
         return text
 
 
-def compare(a: Evaluation, b: Evaluation) -> Comparison:
+def compare(a: Scores, b: Scores) -> Comparison:
     """Deltas with bootstrap intervals per overall/type/field, and the records that changed."""
     if a.counts.doc_ids != b.counts.doc_ids:
         raise InputError("the two runs were scored against different gold documents")

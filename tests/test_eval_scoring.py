@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from eval.load import Run, load_gold
-from eval.score import Evaluation, evaluate
+from eval.scoring import Scores, evaluate
 from schemas.gold import GoldDocument
 from schemas.records import DocumentExtraction
+from tests.dealx_process import support
 
 EVIDENCE = [{"quote": "A sentence.", "start": 0, "end": 11}]
 GOLD_DIR = Path(__file__).resolve().parents[1] / "gold"
@@ -53,37 +54,25 @@ def pred_doc(
     return DocumentExtraction.model_validate({"doc_id": doc_id, "support": support, **cleaned})
 
 
-def support(
-    records: int, records_supported: int, values: int, values_supported: int
-) -> dict[str, int]:
-    """One record type's `Support` counts as the pipeline's grounding step writes them."""
-    return {
-        "records": records,
-        "records_supported": records_supported,
-        "values": values,
-        "values_supported": values_supported,
-    }
-
-
 def score(
     preds: list[DocumentExtraction],
     golds: list[GoldDocument],
     failures: dict[str, str] | None = None,
-) -> Evaluation:
+) -> Scores:
     run = Run(Path("run"), {}, {p.doc_id: p for p in preds}, failures or {})
     return evaluate(run, {g.doc_id: g for g in golds})
 
 
-def overall(evaluation: Evaluation) -> pd.Series:
+def overall(evaluation: Scores) -> pd.Series:
     return evaluation.overall.iloc[0]
 
 
-def type_row(evaluation: Evaluation, record_type: str) -> pd.Series:
+def type_row(evaluation: Scores, record_type: str) -> pd.Series:
     table = evaluation.by_type
     return table[table["record_type"] == record_type].iloc[0]
 
 
-def field_row(evaluation: Evaluation, record_type: str, field: str) -> pd.Series:
+def field_row(evaluation: Scores, record_type: str, field: str) -> pd.Series:
     table = evaluation.by_field
     rows = table[(table["record_type"] == record_type) & (table["field"] == field)]
     assert len(rows) == 1, f"no row for {record_type}.{field}"
@@ -451,7 +440,7 @@ RICH_GOLD = {
 }
 
 
-def assert_all_ones(evaluation: Evaluation) -> None:
+def assert_all_ones(evaluation: Scores) -> None:
     """Every ratio in every table is 1.0."""
     ratios = ["precision", "recall", "f1"]
     assert overall(evaluation)[[*ratios, "macro_precision", "macro_recall", "macro_f1"]].eq(1).all()

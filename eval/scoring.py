@@ -83,7 +83,7 @@ class Counts:
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class Scores:
     """A scored run: the alignments (for reports and diffs), the counts and the four tables,
     plus the candidate recall (`ceiling_table`) when the run kept its candidates."""
 
@@ -96,7 +96,7 @@ class Evaluation:
     ceiling: pd.DataFrame | None = None
 
 
-def evaluate(run: Run, golds: dict[str, GoldDocument]) -> Evaluation:
+def evaluate(run: Run, golds: dict[str, GoldDocument]) -> Scores:
     """Score every gold document; one the run lacks or failed on counts as all-missed."""
     statuses: dict[str, tuple[DocStatus, str]] = {}
     alignments: dict[str, DocumentAlignment] = {}
@@ -118,7 +118,7 @@ def evaluate(run: Run, golds: dict[str, GoldDocument]) -> Evaluation:
         statuses[doc_id] = ("no_gold", "no gold file; not scored")
     counts = Counts.from_rows(list(alignments), rows)
     by_doc = doc_table(counts, statuses)
-    return Evaluation(
+    return Scores(
         alignments=alignments,
         counts=counts,
         overall=overall_table(counts, by_doc),

@@ -1,0 +1,253 @@
+"""The provider seam: the exact request each provider sends (checked at the fake server), the
+registry, and a provider added from outside through the public seam."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from pipeline.extraction.documents import Document
+from pipeline.extraction.extractor import DocStats, Extractor
+from pipeline.extraction.prompts import load_prompt
+from pipeline.extraction.response import ArticleExtraction
+from pipeline.failures import fatal_for_run
+from pipeline.providers import (
+    Capabilities,
+    Provider,
+    default_strategy,
+    names,
+    price_per_mtok,
+    register,
+    resolve,
+    unregister,
+)
+from pipeline.providers.base import INSTRUCTOR_RETRY_LOGGER
+from pipeline.providers.local import LocalProvider
+from pipeline.providers.ollama import OllamaProvider
+from pipeline.providers.openai import OpenAIProvider
+from pipeline.providers.strict_schema import strict_json_schema
+from pipeline.providers.transport import CallCounters, current_counters
+from pipeline.providers.vllm import VLLMProvider
+from pipeline.settings import Settings
+from schemas.errors import EXIT_USAGE, ConfigError, ModelServerError
+from tests.fake_openai import EMPTY_EXTRACTION, FakeOpenAI, Reply
+
+TEXT = "Meta agreed to invest about $14 billion in Scale AI for a 49% stake."
+ANSWER = json.dumps(
+    {
+        "companies": [{"name": "Meta", "evidence": [{"quote": "Meta agreed to invest"}]}],
+        "people": [],
+        "deals": [],
+    }
+)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(Reply(EMPTY_EXTRACTION)) as fake:
+        yield fake
+
+
+def settings(model: str, tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "model": model,
+        "cache_mode": "off",
+        "cache": tmp_path / "unused.sqlite",
+        "strategy": "plain",
+        "timeout_s": 5.0,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+def extract(provider: Provider, run_settings: Settings, text: str = TEXT) -> Any:
+    """One plain extraction through the extractor, as a run makes it."""
+    extractor = Extractor(run_settings, provider, load_prompt("extract_v1"), None)
+
+    async def run() -> Any:
+        try:
+            return await extractor.extract(Document("doc-1", text), DocStats())
+        finally:
+            await provider.close()
+
+    return asyncio.run(run())
+
+
+def sent_body(server: FakeOpenAI) -> dict[str, Any]:
+    [request] = server.chat_requests
+    return request.body
+
+
+class FakeServerLocal(LocalProvider):
+    """The local provider with the fake server in place of llama.cpp: what it sends is the
+    local provider's own request."""
+
+    def __init__(self, run_settings: Settings, model: str, base_url: str) -> None:
+        super().__init__(run_settings, model)
+        self._fake_url = base_url
+
+    def start(self) -> str:
+        return self._fake_url
+
+
+def test_local_sends_the_schema_inside_a_json_object_response_format(
+    server: FakeOpenAI, tmp_path: Path
+) -> None:
+    local_settings = settings("local/smollm2-135m", tmp_path)
+    provider = FakeServerLocal(local_settings, "smollm2-135m", server.base_url)
+    extract(provider, provider.settings)
+    body = sent_body(server)
+    assert body["model"] == "smollm2-135m"
+    assert body["response_format"] == {
+        "type": "json_object",
+        "schema": ArticleExtraction.model_json_schema(),
+    }
+    assert provider.max_concurrency == 1 and provider.cache_base_url is None
+
+
+def test_openai_itself_gets_strict_structured_outputs(server: FakeOpenAI, tmp_path: Path) -> None:
+    run_settings = settings("openai/gpt-4o-mini", tmp_path, base_url=server.base_url)
+    provider = OpenAIProvider(run_settings, "gpt-4o-mini", strict=True)
+    extract(provider, run_settings)
+    body = sent_body(server)
+    assert body["model"] == "gpt-4o-mini"
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "ArticleExtraction",
+            "schema": strict_json_schema(ArticleExtraction),
+            "strict": True,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("base_url", "strict"),
+    [(None, True), ("https://api.openai.com/v1", True), ("http://127.0.0.1:9/v1", False)],
+)
+def test_strict_exactly_for_openai_itself(
+    base_url: str | None, strict: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    provider = resolve(settings("openai/gpt-4o-mini", tmp_path, base_url=base_url))
+    assert isinstance(provider, OpenAIProvider) and provider.strict is strict
+    assert ("response_format" in provider.extra_body(ArticleExtraction)) is strict
+
+
+def test_openai_compatible_server_gets_instructors_json_schema(
+    server: FakeOpenAI, tmp_path: Path
+) -> None:
+    provider = resolve(settings("openai/fake-model", tmp_path, base_url=server.base_url))
+    extract(provider, provider.settings)
+    body = sent_body(server)
+    assert body["model"] == "fake-model"
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "ArticleExtraction",
+            "schema": ArticleExtraction.model_json_schema(),
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("provider_class", "default_url"),
+    [(OllamaProvider, "http://localhost:11434/v1"), (VLLMProvider, "http://localhost:8000/v1")],
+)
+def test_ollama_and_vllm_send_a_json_schema_response_format(
+    provider_class: type[Provider], default_url: str, server: FakeOpenAI, tmp_path: Path
+) -> None:
+    spec = f"{provider_class.name}/qwen3:4b"
+    assert resolve(settings(spec, tmp_path)).base_url == default_url
+    provider = resolve(settings(spec, tmp_path, base_url=server.base_url))
+    assert isinstance(provider, provider_class)
+    extract(provider, provider.settings)
+    body = sent_body(server)
+    assert body["model"] == "qwen3:4b"
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "ArticleExtraction",
+            "schema": ArticleExtraction.model_json_schema(),
+        },
+    }
+    assert "strict" not in body["response_format"]["json_schema"]
+    assert provider.cache_base_url == server.base_url
+
+
+def test_registry_names_defaults_and_errors(tmp_path: Path) -> None:
+    assert {"local", "openai", "ollama", "vllm"} <= set(names())
+    assert default_strategy("local/smollm2-135m") == "constrained"
+    assert default_strategy("ollama/llama3.2") == "plain"
+    assert Settings(model="local/smollm2-135m").strategy == "constrained"
+    assert Settings(model="vllm/x").strategy == "plain"
+    assert price_per_mtok("openai/gpt-4o-mini") == (0.15, 0.60)
+    assert price_per_mtok("local/smollm2-135m") == (0.0, 0.0)
+    assert price_per_mtok("ollama/llama3.2") is None
+    with pytest.raises(ConfigError, match=r"ollama/<model>.*vllm/<model>"):
+        resolve(settings("nosuch/model", tmp_path))
+
+
+class EchoProvider(Provider):
+    """A provider defined outside dealx: its own constrained-decoding field, a concurrency
+    limit, its server given by the test."""
+
+    name = "echo"
+    capabilities = Capabilities(json_schema=True, max_concurrency=3)
+
+    def extra_body(self, response_model: type[BaseModel]) -> dict[str, Any]:
+        return {"guided_json": response_model.model_json_schema(), "echo": True}
+
+
+def test_a_provider_registered_from_outside_runs_an_extraction(tmp_path: Path) -> None:
+    with FakeOpenAI(Reply(ANSWER)) as server:
+        register("echo", EchoProvider)
+        try:
+            run_settings = settings("echo/tiny", tmp_path, base_url=server.base_url)
+            provider = resolve(run_settings)
+            assert isinstance(provider, EchoProvider) and provider.max_concurrency == 3
+            extracted = extract(provider, run_settings)
+        finally:
+            unregister("echo")
+        body = sent_body(server)
+    assert body["model"] == "tiny" and body["echo"] is True
+    assert body["guided_json"] == ArticleExtraction.model_json_schema()
+    assert [company.name for company in extracted.record.companies] == ["Meta"]
+    assert "echo" not in names()
+
+
+def test_a_dead_model_server_stops_the_run_with_exit_2() -> None:
+    error = ModelServerError("model: llama.cpp server was killed by SIGSEGV during the run")
+    assert fatal_for_run(RuntimeError("request failed")) is None
+    wrapped = RuntimeError("request failed")
+    wrapped.__cause__ = error
+    assert fatal_for_run(wrapped) is error and error.exit_code == EXIT_USAGE
+
+
+def test_instructor_logs_are_quiet_only_inside_dealx_calls(
+    server: FakeOpenAI, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    provider = resolve(settings("openai/fake-model", tmp_path, base_url=server.base_url))
+
+    async def build_client() -> None:
+        await provider.client()  # a client built by dealx
+        await provider.close()
+
+    asyncio.run(build_client())
+    retry_log = logging.getLogger(INSTRUCTOR_RETRY_LOGGER)
+    with caplog.at_level(logging.ERROR, logger=INSTRUCTOR_RETRY_LOGGER):
+        retry_log.error("outside a dealx call")
+        token = current_counters.set(CallCounters())
+        try:
+            retry_log.error("inside a dealx call")
+        finally:
+            current_counters.reset(token)
+    assert [record.getMessage() for record in caplog.records] == ["outside a dealx call"]
+    assert logging.getLogger("instructor").level == logging.NOTSET
