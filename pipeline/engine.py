@@ -1,6 +1,6 @@
 """The extraction engine: documents in, grounded outcomes out, one at a time as they finish.
 
-A `Session` holds what a batch shares (the provider endpoint, the prompt, the cache, the
+A `Session` holds what a batch shares (the provider, the prompt, the cache, the
 extractor) and streams `DocumentOutcome`s from a bounded pool of workers. It knows nothing of
 consoles or run directories: the library facade (pipeline.api) collects the outcomes into a
 list, the run writer (pipeline.runner) writes each one as it arrives.
@@ -20,7 +20,7 @@ from pipeline.extraction.extractor import DocStats, Extractor
 from pipeline.extraction.grounding import Finding, ground
 from pipeline.extraction.prompts import load_prompt
 from pipeline.failures import describe_failure, fatal_for_run
-from pipeline.providers.endpoint import resolve_endpoint
+from pipeline.providers import resolve
 from pipeline.settings import Settings
 from pipeline.store.cache import ResponseCache
 from schemas.errors import DealxError
@@ -60,21 +60,21 @@ def source_id(source: Source) -> str:
 
 
 class Session:
-    """An open extraction: one endpoint (and local server), prompt, cache and extractor for a
+    """An open extraction: one provider (and its local server), prompt, cache and extractor for a
     batch of documents. Use it as an async context manager; it closes the client, stops the
     local server and closes the cache on the way out, whatever happened."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.endpoint = resolve_endpoint(settings)
+        self.provider = resolve(settings)
         self.prompt = load_prompt(settings.prompt_name)
         self.cache = ResponseCache(settings.cache) if settings.cache_mode != "off" else None
-        self.extractor = Extractor(settings, self.endpoint, self.prompt, self.cache)
+        self.extractor = Extractor(settings, self.provider, self.prompt, self.cache)
 
     @property
     def concurrency(self) -> int:
         """Documents in flight: the setting, capped by what the endpoint takes."""
-        limit = self.endpoint.max_concurrency or self.settings.concurrency
+        limit = self.provider.max_concurrency or self.settings.concurrency
         return min(limit, self.settings.concurrency)
 
     async def __aenter__(self) -> Session:
@@ -82,7 +82,7 @@ class Session:
 
     async def __aexit__(self, *exc_info: object) -> None:
         try:
-            await self.endpoint.close()
+            await self.provider.close()
         finally:
             if self.cache is not None:
                 self.cache.close()

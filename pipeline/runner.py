@@ -26,7 +26,7 @@ from pipeline.engine import DocumentOutcome, Session, Source, run_sync, source_i
 from pipeline.extraction.documents import list_documents
 from pipeline.extraction.extractor import DocStats
 from pipeline.extraction.request import strip_credentials
-from pipeline.providers.endpoint import price_per_mtok
+from pipeline.providers import price_per_mtok
 from pipeline.settings import Settings
 from pipeline.store.run_dir import (
     TableRows,

@@ -17,7 +17,7 @@ from openai import OpenAI
 from pipeline.extraction.documents import Document
 from pipeline.extraction.extractor import Extractor
 from pipeline.extraction.prompts import load_prompt
-from pipeline.providers.endpoint import resolve_endpoint
+from pipeline.providers import resolve
 from pipeline.providers.llama_server import LlamaServer
 from pipeline.settings import Settings
 
@@ -64,7 +64,7 @@ def test_hostile_article_runs_through_the_real_server(tmp_path: Path) -> None:
 def test_largest_questions_of_a_five_megabyte_article_are_answered(tmp_path: Path) -> None:
     text = (HOSTILE + "\n") * (5_000_000 // (len(HOSTILE) + 1))
     settings = Settings(strategy="constrained", cache=tmp_path / "c.sqlite", max_tokens=256)
-    endpoint = resolve_endpoint(settings)
+    endpoint = resolve(settings)
     extractor = Extractor(settings, endpoint, load_prompt(settings.prompt_name), None)
     requests, offered = extractor.requests_for(Document("big", text))
     # 16,000 copies of one paragraph: each distinct question is asked once (it was 57,253

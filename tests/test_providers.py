@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
+from openai import AsyncOpenAI
 from pydantic import BaseModel
 
 from pipeline.extraction.documents import Document
@@ -28,7 +31,11 @@ from pipeline.providers import (
     resolve,
     unregister,
 )
-from pipeline.providers.base import INSTRUCTOR_RETRY_LOGGER
+from pipeline.providers.base import (
+    INSTRUCTOR_RETRY_LOGGER,
+    chat_completion_poster,
+    quiet_instructor_retry_logs,
+)
 from pipeline.providers.local import LocalProvider
 from pipeline.providers.ollama import OllamaProvider
 from pipeline.providers.openai import OpenAIProvider
@@ -37,7 +44,7 @@ from pipeline.providers.transport import CallCounters, current_counters
 from pipeline.providers.vllm import VLLMProvider
 from pipeline.settings import Settings
 from schemas.errors import EXIT_USAGE, ConfigError, ModelServerError
-from tests.fake_openai import EMPTY_EXTRACTION, FakeOpenAI, Reply
+from tests.fake_openai import EMPTY_EXTRACTION, FakeOpenAI, Hang, RecordedRequest, Reply
 
 TEXT = "Meta agreed to invest about $14 billion in Scale AI for a 49% stake."
 ANSWER = json.dumps(
@@ -193,6 +200,8 @@ def test_registry_names_defaults_and_errors(tmp_path: Path) -> None:
     assert price_per_mtok("ollama/llama3.2") is None
     with pytest.raises(ConfigError, match=r"ollama/<model>.*vllm/<model>"):
         resolve(settings("nosuch/model", tmp_path))
+    with pytest.raises(ConfigError, match="credentials in the URL"):
+        resolve(settings("vllm/x", tmp_path, base_url="http://user:secret@gpu-box:8000/v1"))
 
 
 class EchoProvider(Provider):
@@ -231,7 +240,7 @@ def test_a_dead_model_server_stops_the_run_with_exit_2() -> None:
     assert fatal_for_run(wrapped) is error and error.exit_code == EXIT_USAGE
 
 
-def test_instructor_logs_are_quiet_only_inside_dealx_calls(
+def test_the_library_leaves_logging_alone_and_the_command_quiets_only_its_calls(
     server: FakeOpenAI, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     provider = resolve(settings("openai/fake-model", tmp_path, base_url=server.base_url))
@@ -240,14 +249,91 @@ def test_instructor_logs_are_quiet_only_inside_dealx_calls(
         await provider.client()  # a client built by dealx
         await provider.close()
 
-    asyncio.run(build_client())
     retry_log = logging.getLogger(INSTRUCTOR_RETRY_LOGGER)
-    with caplog.at_level(logging.ERROR, logger=INSTRUCTOR_RETRY_LOGGER):
-        retry_log.error("outside a dealx call")
-        token = current_counters.set(CallCounters())
-        try:
-            retry_log.error("inside a dealx call")
-        finally:
-            current_counters.reset(token)
-    assert [record.getMessage() for record in caplog.records] == ["outside a dealx call"]
+    filters_before = list(retry_log.filters)
+    asyncio.run(build_client())
+    assert retry_log.filters == filters_before
     assert logging.getLogger("instructor").level == logging.NOTSET
+
+    quiet_instructor_retry_logs()  # what the dealx command does for its own process
+    try:
+        with caplog.at_level(logging.ERROR, logger=INSTRUCTOR_RETRY_LOGGER):
+            retry_log.error("outside a dealx call")
+            token = current_counters.set(CallCounters())
+            try:
+                retry_log.error("inside a dealx call")
+            finally:
+                current_counters.reset(token)
+    finally:
+        retry_log.filters[:] = filters_before
+    assert [record.getMessage() for record in caplog.records] == ["outside a dealx call"]
+
+
+VOLATILE_HEADERS = ("user-agent", "x-stainless-", "content-length")
+
+
+def wire(request: RecordedRequest) -> dict[str, Any]:
+    """A request as the server saw it, without headers that differ between two calls."""
+    headers = {
+        name: value
+        for name, value in request.headers.items()
+        if not name.startswith(VOLATILE_HEADERS)
+    }
+    return {
+        "method": request.method,
+        "path": request.path,
+        "query": request.query,
+        "headers": headers,
+        "body": request.body,
+    }
+
+
+def test_the_poster_sends_what_chat_completions_create_sends(server: FakeOpenAI) -> None:
+    call: dict[str, Any] = {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}],
+        "response_format": {"type": "json_object"},
+        "temperature": 0.0,
+        "seed": 0,
+        "max_tokens": 64,
+        "extra_headers": {"X-Dealx-Test": "yes"},
+        "extra_query": {"api-version": "2025-01-01"},
+        "extra_body": {"schema": {"type": "object"}, "top_k": 1},
+        "timeout": 7.5,
+    }
+
+    async def both() -> None:
+        client = AsyncOpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+        try:
+            await client.chat.completions.create(**call)
+            await chat_completion_poster(client)(**call)
+        finally:
+            await client.close()
+
+    asyncio.run(both())
+    by_sdk, by_poster = server.chat_requests
+    assert wire(by_poster) == wire(by_sdk)
+    assert by_sdk.query == "api-version=2025-01-01" and by_sdk.headers["x-dealx-test"] == "yes"
+    assert by_sdk.body["top_k"] == 1 and by_sdk.headers["authorization"] == "Bearer sk-test"
+
+
+def test_the_poster_honors_the_timeout_and_refuses_to_stream() -> None:
+    async def call(create: Any) -> float:
+        started = time.perf_counter()
+        with pytest.raises(openai.APIConnectionError):  # APITimeoutError is one
+            await create(model="m", messages=[{"role": "user", "content": "u"}], timeout=0.3)
+        return time.perf_counter() - started
+
+    async def both(base_url: str) -> tuple[float, float]:
+        client = AsyncOpenAI(base_url=base_url, api_key="sk-test", max_retries=0)
+        try:
+            poster = chat_completion_poster(client)
+            with pytest.raises(ValueError, match="does not stream"):
+                await poster(model="m", messages=[], stream=True)
+            return await call(client.chat.completions.create), await call(poster)
+        finally:
+            await client.close()
+
+    with FakeOpenAI(Hang(5.0)) as hanging:
+        by_sdk, by_poster = asyncio.run(both(hanging.base_url))
+    assert by_sdk < 2.0 and by_poster < 2.0

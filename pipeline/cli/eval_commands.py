@@ -38,6 +38,14 @@ FailOnRegressionOpt = Annotated[
     bool,
     typer.Option("--fail-on-regression", help="Exit 1 when B is significantly worse than A."),
 ]
+ConsolidatedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--consolidated",
+        help="Score the run's consolidation across articles against gold/consolidated.json "
+        "instead (--fail-under gates the lowest cluster F1, --fail-under-fields the field F1).",
+    ),
+]
 RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Folder that holds the runs.")]
 SeedsOpt = Annotated[
     Path | None,
@@ -59,13 +67,18 @@ def eval_run(
     output: FormatOpt = OutputFormat.table,
     fail_under: FailUnderOpt = None,
     fail_under_fields: FailUnderFieldsOpt = None,
+    consolidated: ConsolidatedOpt = False,
 ) -> None:
     """Score a run against the gold: P/R/F1 and support per record type, field and document.
 
     A constrained run also gets its candidate recall: the share of gold values among the
     candidates the model was offered. The tables are also written to RUN_DIR/eval/ (CSV per
-    table, records.csv, eval.json).
+    table, records.csv, eval.json). With --consolidated: the clusters (pairwise and B-cubed)
+    and the consolidated values, against gold/consolidated.json.
     """
+    if consolidated:
+        _eval_consolidated(run_dir, gold, output, fail_under, fail_under_fields)
+        return
     from eval.load import load_gold, load_run
     from eval.scoring import evaluate
     from eval.tables import CEILING_TITLE, eval_json, print_frames, vertical, write_eval
@@ -189,6 +202,48 @@ def report(
         run_dir, load_gold(gold), out or run_dir / "report.html", documents_dir=seeds
     )
     print(path)
+
+
+def _eval_consolidated(
+    run_dir: Path,
+    gold: Path,
+    output: OutputFormat,
+    fail_under: float | None,
+    fail_under_fields: float | None,
+) -> None:
+    """`dealx eval --consolidated`: consolidate the run and score it."""
+    from eval.consolidation import score_consolidated
+    from eval.tables import frame_records, print_frames
+
+    scores = score_consolidated(run_dir, gold)
+    headline = scores.headline
+    if output is OutputFormat.json:
+        document = {
+            "headline": headline,
+            "clusters": frame_records(scores.clusters),
+            "fields": frame_records(scores.fields),
+            "deals": frame_records(scores.deals),
+        }
+        print(json.dumps(document, indent=2))
+    else:
+        frames = {
+            "Consolidated clusters (pairwise and B-cubed)": scores.clusters,
+            "Consolidated fields": scores.fields,
+            "Consolidated deals against gold": scores.deals,
+        }
+        print_frames(frames, output, console)
+    for doc_id, reason in scores.consolidation.failures.items():
+        _note(f"{doc_id}: left out of the consolidation: {reason}")
+    failed = False
+    for name, option, floor in (
+        ("cluster_f1_min", "--fail-under", fail_under),
+        ("field_f1", "--fail-under-fields", fail_under_fields),
+    ):
+        if floor is not None and headline[name] < floor:
+            _note(f"{name} {headline[name]:.3f} is below {option} {floor:g}")
+            failed = True
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _note(text: str) -> None:

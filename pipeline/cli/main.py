@@ -153,8 +153,10 @@ def _extract_with_progress(settings: Any, run_dir: Path) -> dict[str, Any]:
     """extract_run with a progress bar on stderr."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from pipeline.providers.base import quiet_instructor_retry_logs
     from pipeline.runner import extract_run
 
+    quiet_instructor_retry_logs()  # each failure is reported once, in errors.jsonl
     columns = (
         TextColumn("extract"),
         BarColumn(),
@@ -260,6 +262,8 @@ def run(
     from eval.report import write_report
     from eval.scoring import evaluate
     from eval.tables import OutputFormat, print_frames, write_eval
+    from pipeline.consolidation import consolidate as consolidate_run
+    from pipeline.consolidation import write_consolidation
     from pipeline.runner import default_run_dir
     from pipeline.settings import load_settings
     from pipeline.store.cache import ResponseCache
@@ -291,9 +295,44 @@ def run(
     eval_commands.compare(run_dirs["plain"], run_dirs["constrained"], gold_dir)
 
     constrained = run_dirs["constrained"]
+    write_consolidation(consolidate_run(constrained), constrained / "consolidated")
+    eval_commands.eval_run(constrained, gold_dir, consolidated=True)
     path = write_report(constrained, golds, constrained / "report.html")
     console.print(f"report: {path}")
     if failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+ConsolidateOutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="Folder for the output (default: RUN_DIR/consolidated)."),
+]
+
+
+@app.command()
+def consolidate(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory.")],
+    out: ConsolidateOutOpt = None,
+    seeds: eval_commands.SeedsOpt = None,
+) -> None:
+    """Join the per-article records of a run into one record per real-world company, person
+    and deal, with each deal's timeline, current values, conflicts and merge reasons; writes
+    consolidated.json, deals.csv, companies.csv and people.csv."""
+    from pipeline.consolidation import consolidate as consolidate_run
+    from pipeline.consolidation import write_consolidation
+
+    consolidation = consolidate_run(run_dir, articles=seeds)
+    path = write_consolidation(consolidation, out or run_dir / "consolidated")
+    for doc_id, reason in consolidation.failures.items():
+        err_console.print(f"dealx: {doc_id}: left out: {reason}")
+    for note in consolidation.notes:
+        err_console.print(f"dealx: {note}")
+    console.print(
+        f"{len(consolidation.documents)} document(s): {len(consolidation.deals)} deal(s), "
+        f"{len(consolidation.companies)} company(ies), {len(consolidation.people)} people "
+        f"written to {path.parent}",
+    )
+    if consolidation.failures or not consolidation.documents:
         raise typer.Exit(EXIT_FAILED)
 
 

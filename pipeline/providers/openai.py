@@ -49,10 +49,7 @@ class OpenAIProvider(Provider):
         return self.settings.base_url
 
     def check(self) -> None:
-        if self.settings.base_url and urlsplit(self.settings.base_url).password is not None:
-            raise ConfigError(
-                "base_url: credentials in the URL are not sent; put the key in OPENAI_API_KEY"
-            )
+        super().check()
         if self.settings.cache_mode != "replay":
             self.api_key()  # fail before any document, not once per document
 
