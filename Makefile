@@ -32,5 +32,6 @@ test: lint $(CHROMIUM)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_extract.py
 	$(BIN)/python bench/bench_eval.py
+	$(BIN)/python bench/bench_consolidate.py
 	$(BIN)/python bench/bench_load.py
 	$(BIN)/python bench/bench_startup.py

@@ -11,12 +11,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from eval.api import compare, score
     from eval.comparison import Comparison
+    from eval.consolidation import ConsolidationScores, score_consolidated
     from eval.scoring import Scores
 
-__all__ = ["Comparison", "Scores", "compare", "score"]
+__all__ = ["Comparison", "ConsolidationScores", "Scores", "compare", "score", "score_consolidated"]
 
 _HOMES = {
     "Comparison": "eval.comparison",
+    "ConsolidationScores": "eval.consolidation",
+    "score_consolidated": "eval.consolidation",
     "Scores": "eval.scoring",
     "compare": "eval.api",
     "score": "eval.api",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from eval.consolidated_gold import check_consolidated_gold
 from pipeline.extraction.documents import Document, load_documents
 from pipeline.extraction.grounding import ground
 from schemas.errors import InputError
@@ -15,6 +16,13 @@ from schemas.gold import GoldDocument
 from schemas.records import DocumentExtraction
 
 _LISTS = {"company": "companies", "person": "people", "deal": "deals"}
+# The consolidated gold sits beside the per-article files; it is not one of them.
+CONSOLIDATED_GOLD = "consolidated.json"
+
+
+def article_gold_files(gold_dir: Path) -> list[Path]:
+    """The per-article gold files of `gold_dir` (every *.json but consolidated.json)."""
+    return [path for path in sorted(gold_dir.glob("*.json")) if path.name != CONSOLIDATED_GOLD]
 
 
 @dataclass(frozen=True)
@@ -101,10 +109,11 @@ def validate_gold_dir(gold_dir: Path, seeds_dir: Path) -> list[GoldProblem]:
     """Check every gold file in `gold_dir` against the schema, its seed and the support rule;
     [] when all is clean."""
     documents = {doc.doc_id: doc for doc in load_documents([seeds_dir])}
-    files = sorted(gold_dir.glob("*.json"))
+    files = article_gold_files(gold_dir)
     if not files:
         return [GoldProblem(gold_dir, "(folder)", "no gold files (*.json)")]
     problems: list[GoldProblem] = []
+    golds: dict[str, GoldDocument] = {}
     for path in files:
         gold, found = parse_gold_file(path)
         problems.extend(found)
@@ -118,13 +127,20 @@ def validate_gold_dir(gold_dir: Path, seeds_dir: Path) -> list[GoldProblem]:
             continue
         problems.extend(check_quotes(path, gold, document))
         problems.extend(check_support(path, gold, document))
+        golds[gold.doc_id] = gold
+    consolidated = gold_dir / CONSOLIDATED_GOLD
+    if consolidated.is_file():
+        problems.extend(
+            GoldProblem(consolidated, field, message)
+            for field, message in check_consolidated_gold(consolidated, golds)
+        )
     return problems
 
 
 def load_gold_dir(gold_dir: Path) -> dict[str, GoldDocument]:
     """Load every valid gold file, keyed by document id; invalid files raise InputError."""
     golds: dict[str, GoldDocument] = {}
-    for path in sorted(gold_dir.glob("*.json")):
+    for path in article_gold_files(gold_dir):
         gold, problems = parse_gold_file(path)
         if problems or gold is None:
             raise InputError(str(problems[0]))

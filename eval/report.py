@@ -24,6 +24,7 @@ import pandas as pd
 
 from eval.align import FIELDS, RECORD_LISTS, RECORD_TYPES, RecordMatch
 from eval.load import Run, load_run
+from eval.report_consolidated import consolidated_section, read_consolidation
 from eval.scoring import Scores, evaluate
 from eval.tables import cell, vertical
 from pipeline.extraction.documents import (
@@ -103,7 +104,8 @@ def write_report(
     """
     run = load_run(run_dir)
     paths = recorded_articles(run) if documents_dir is None else articles(documents_dir)
-    page = render_report(run, evaluate(run, golds), paths)
+    consolidated = consolidated_section(*read_consolidation(run_dir))
+    page = render_report(run, evaluate(run, golds), paths, consolidated=consolidated)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(page, encoding="utf-8")
     return out_path
@@ -132,8 +134,11 @@ def articles(documents_dir: Path) -> dict[str, Path]:
     return paths
 
 
-def render_report(run: Run, evaluation: Scores, article_paths: dict[str, Path]) -> str:
-    """The whole page as one string."""
+def render_report(
+    run: Run, evaluation: Scores, article_paths: dict[str, Path], *, consolidated: str = ""
+) -> str:
+    """The whole page as one string; `consolidated` is the consolidated section's HTML (after
+    the tables), empty for a run without a consolidation."""
     doc_ids = sorted(run.doc_ids | set(evaluation.alignments))
     statuses = dict(zip(evaluation.by_doc["doc_id"], evaluation.by_doc["status"], strict=True))
     reasons = dict(zip(evaluation.by_doc["doc_id"], evaluation.by_doc["reason"], strict=True))
@@ -166,7 +171,7 @@ def render_report(run: Run, evaluation: Scores, article_paths: dict[str, Path]) 
         title=_e(f"dealx report: {run.path.name}"),
         style=_STYLE,
         header=_header(run, evaluation, tally, value_count, flagged_count),
-        tables=_tables(evaluation),
+        tables=_tables(evaluation) + consolidated,
         documents="\n".join(sections),
         data=data,
         script=_SCRIPT,

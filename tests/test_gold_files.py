@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from eval.gold import validate_gold_dir
+from eval.gold import article_gold_files, validate_gold_dir
 from pipeline.extraction.documents import read_document
 from schemas.gold import GoldDocument
 
 GOLD_DIR = Path("gold")
 SEEDS_DIR = Path("seeds")
-GOLD_FILES = sorted(GOLD_DIR.glob("*.json"))
+GOLD_FILES = article_gold_files(GOLD_DIR)
 SEED_FILES = sorted(SEEDS_DIR.glob("*.txt"))
 
 

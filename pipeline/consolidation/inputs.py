@@ -1,0 +1,133 @@
+"""What consolidation reads: the per-article records of a run (or in memory), the failed
+documents, and the article texts (for the date each source was written).
+
+Bad input never stops the consolidation: a failed document, a record file that does not
+validate or an article that cannot be read is left out with a one-line note naming it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from pipeline.extraction.documents import Document, UnreadableDocument, read_document
+from schemas.errors import InputError
+from schemas.records import DocumentExtraction
+
+Records = str | Path | Mapping[str, DocumentExtraction] | Iterable[DocumentExtraction]
+Articles = str | Path | Mapping[str, Path] | Iterable[Document] | None
+
+
+@dataclass
+class Inputs:
+    """The usable records by document id (sorted), the article texts found, and what was left
+    out: failed documents with their reasons, and notes."""
+
+    extractions: dict[str, DocumentExtraction]
+    texts: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def read_inputs(records: Records, articles: Articles = None) -> Inputs:
+    """Records from a run directory or in memory; article texts from `articles` (a folder,
+    {doc_id: path}, or Documents), else from a run's manifest `inputs`."""
+    if isinstance(records, str | Path):
+        inputs = _read_run_dir(Path(records))
+        if articles is None:
+            articles = _manifest_inputs(Path(records), inputs)
+    else:
+        items = records.values() if isinstance(records, Mapping) else records
+        extractions = {}
+        for record in items:
+            if not isinstance(record, DocumentExtraction):
+                raise InputError(
+                    f"expected DocumentExtraction records, got {type(record).__name__}"
+                )
+            extractions[record.doc_id] = record
+        failures = dict(getattr(records, "failures", {}) or {})
+        inputs = Inputs(dict(sorted(extractions.items())), failures=failures)
+    inputs.texts = _read_articles(articles, inputs)
+    missing = sorted(set(inputs.extractions) - set(inputs.texts))
+    if missing:
+        inputs.notes.append(
+            f"no article text for {len(missing)} document(s) ({_first(missing)}): their "
+            "sources are dated by the deal's own date only"
+        )
+    return inputs
+
+
+def _read_run_dir(run_dir: Path) -> Inputs:
+    """RUN_DIR/records/*.json and errors.jsonl; an invalid record file counts as failed."""
+    if not run_dir.is_dir():
+        raise InputError(f"{run_dir}: not a run directory")
+    records_dir, errors = run_dir / "records", run_dir / "errors.jsonl"
+    if not records_dir.is_dir() and not errors.is_file():
+        raise InputError(f"{run_dir}: not a run directory (no records/ and no errors.jsonl)")
+    inputs = Inputs({})
+    if errors.is_file():
+        for line in errors.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+                inputs.failures[str(row["doc_id"])] = str(row.get("reason", ""))
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue  # a torn line names no document; the rest still count
+    for path in sorted(records_dir.glob("*.json")):
+        try:
+            record = DocumentExtraction.model_validate_json(path.read_bytes())
+        except ValidationError as exc:
+            error = exc.errors(include_url=False)[0]
+            where = ".".join(str(part) for part in error["loc"]) or "(document)"
+            inputs.failures[path.stem] = f"{path}: invalid record file: {where}: {error['msg']}"
+            continue
+        inputs.extractions[record.doc_id] = record
+        inputs.failures.pop(record.doc_id, None)
+    return inputs
+
+
+def _manifest_inputs(run_dir: Path, inputs: Inputs) -> dict[str, Path]:
+    """The article paths a run's manifest recorded, by document id."""
+    path = run_dir / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        inputs.notes.append(f"{path}: not valid JSON; article texts not read")
+        return {}
+    entries = manifest.get("inputs") if isinstance(manifest, dict) else None
+    return {
+        doc_id: Path(entry["path"])
+        for doc_id, entry in (entries or {}).items()
+        if isinstance(entry, dict) and entry.get("path")
+    }
+
+
+def _read_articles(articles: Articles, inputs: Inputs) -> dict[str, str]:
+    """Texts of the articles of the consolidated documents; unreadable ones become notes."""
+    wanted = inputs.extractions
+    if articles is None:
+        return {}
+    if isinstance(articles, str | Path):
+        folder = Path(articles)
+        paths = {p.stem: p for p in sorted(folder.glob("*.txt"))}
+        paths.update({p.stem: p for p in sorted(folder.glob("*.md"))})
+        articles = paths
+    if not isinstance(articles, Mapping):
+        return {doc.doc_id: doc.text for doc in articles if doc.doc_id in wanted}
+    texts: dict[str, str] = {}
+    for doc_id, source in articles.items():
+        if doc_id not in wanted:
+            continue
+        try:
+            texts[doc_id] = read_document(Path(source)).text
+        except (UnreadableDocument, OSError) as exc:
+            inputs.notes.append(f"{source}: article not read ({exc})")
+    return texts
+
+
+def _first(names: list[str], shown: int = 3) -> str:
+    more = f", ... ({len(names) - shown} more)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
