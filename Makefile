@@ -34,4 +34,5 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_eval.py
 	$(BIN)/python bench/bench_consolidate.py
 	$(BIN)/python bench/bench_load.py
+	$(BIN)/python bench/bench_batch.py
 	$(BIN)/python bench/bench_startup.py

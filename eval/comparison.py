@@ -8,13 +8,14 @@ replacement, sums both runs' counts over them and recomputes micro F1.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from eval.align import RECORD_TYPES, DocumentAlignment
-from eval.scoring import FIELD_KEYS, Counts, Scores, f1_scores, field_sums
+from eval.scoring import FIELD_KEYS, Counts, Scores, field_sums
 from schemas.errors import InputError
 from schemas.normalize import fold
 from schemas.records import record_label
@@ -37,6 +38,10 @@ class Comparison:
     n_docs: int
     deltas: pd.DataFrame
     changes: pd.DataFrame
+    # Gold documents only one run has an outcome for (extracted or failed); left out of the
+    # comparison, since a document a run never saw would count against it as all missed.
+    only_a: tuple[str, ...] = ()
+    only_b: tuple[str, ...] = ()
 
     @property
     def b_significantly_worse(self) -> bool:
@@ -52,6 +57,12 @@ class Comparison:
             f"{self.n_docs} documents, {RESAMPLES:,} paired bootstrap resamples of documents "
             f"(seed {SEED}); an interval that excludes 0 marks a significant difference."
         )
+        if self.only_a or self.only_b:
+            text += (
+                f" The runs cover different documents: only the {self.n_docs} both have are"
+                f" compared ({_listed('only in A', self.only_a)}{_listed('only in B', self.only_b)}"
+                "left out)."
+            )
         if self.n_docs < FEW_DOCS:
             text += (
                 f" With only n = {self.n_docs} documents only large differences can be"
@@ -61,14 +72,27 @@ class Comparison:
 
 
 def compare(a: Scores, b: Scores) -> Comparison:
-    """Deltas with bootstrap intervals per overall/type/field, and the records that changed."""
+    """Deltas with bootstrap intervals per overall/type/field, and the records that changed,
+    over the gold documents both runs have an outcome for.
+
+    A scope with nothing to find and nothing predicted has no F1 in a run (it is not a 1.0
+    that a spurious prediction elsewhere could "lose"), so it has no delta either; a scope
+    empty in both runs is left out.
+    """
     if a.counts.doc_ids != b.counts.doc_ids:
         raise InputError("the two runs were scored against different gold documents")
-    scopes, a_counts, b_counts = _scope_counts(a.counts, b.counts)
+    shared, only_a, only_b = shared_documents(a, b)
+    if not shared:
+        raise InputError(
+            "the two runs have no gold document in common "
+            f"({_listed('only in A', only_a)}{_listed('only in B', only_b)}"
+            "nothing to compare)"
+        )
+    scopes, a_counts, b_counts = _scope_counts(_subset(a.counts, shared), _subset(b.counts, shared))
     low, high = paired_bootstrap(a_counts, b_counts)
     a_sums, b_sums = a_counts.sum(axis=0), b_counts.sum(axis=0)
-    a_f1 = f1_scores(*a_sums.T)
-    b_f1 = f1_scores(*b_sums.T)
+    a_f1 = defined_f1(*a_sums.T)
+    b_f1 = defined_f1(*b_sums.T)
     deltas = pd.DataFrame(scopes, columns=["scope", "record_type", "field"])
     for side, sums, f1 in (("a", a_sums, a_f1), ("b", b_sums, b_f1)):
         for k, name in enumerate(("tp", "fp", "fn")):
@@ -77,8 +101,50 @@ def compare(a: Scores, b: Scores) -> Comparison:
     deltas["delta"] = b_f1 - a_f1
     deltas["ci_low"], deltas["ci_high"] = low, high
     deltas["significant"] = (low > 0) | (high < 0)
-    changes = changed_records(a.alignments, b.alignments)
-    return Comparison(n_docs=len(a.counts.doc_ids), deltas=deltas, changes=changes)
+    headline = deltas["scope"].isin(["overall", "all_fields"])
+    deltas = deltas[headline | ~(np.isnan(a_f1) & np.isnan(b_f1))].reset_index(drop=True)
+    kept = set(shared)
+    changes = changed_records(
+        {d: alignment for d, alignment in a.alignments.items() if d in kept},
+        {d: alignment for d, alignment in b.alignments.items() if d in kept},
+    )
+    return Comparison(len(shared), deltas, changes, tuple(only_a), tuple(only_b))
+
+
+def shared_documents(a: Scores, b: Scores) -> tuple[list[str], list[str], list[str]]:
+    """Gold documents both runs have an outcome for, and those only A or only B has. A failed
+    document is an outcome (all its records missed); one the run never had is not."""
+    present = []
+    for scores in (a, b):
+        by_doc = scores.by_doc
+        present.append(set(by_doc.loc[by_doc["status"].isin(["ok", "failed"]), "doc_id"]))
+    in_a, in_b = present
+    doc_ids = a.counts.doc_ids
+    return (
+        [d for d in doc_ids if d in in_a and d in in_b],
+        [d for d in doc_ids if d in in_a and d not in in_b],
+        [d for d in doc_ids if d in in_b and d not in in_a],
+    )
+
+
+def defined_f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    """F1 = 2tp / (2tp + fp + fn), NaN where there was nothing to find and nothing predicted."""
+    tp, fp, fn = (np.asarray(x, dtype=np.float64) for x in (tp, fp, fn))
+    denominator = 2 * tp + fp + fn
+    return np.divide(
+        2 * tp, denominator, out=np.full_like(denominator, np.nan), where=denominator > 0
+    )
+
+
+def _subset(counts: Counts, doc_ids: list[str]) -> Counts:
+    """The counts of some documents only."""
+    rows = [counts.doc_ids.index(d) for d in doc_ids]
+    return Counts(doc_ids, counts.records[rows], counts.fields[rows])
+
+
+def _listed(label: str, doc_ids: Sequence[str]) -> str:
+    """`label: a, b; ` for a note, or nothing when there are none."""
+    return f"{label}: {', '.join(doc_ids)}; " if doc_ids else ""
 
 
 def paired_bootstrap(
@@ -99,10 +165,13 @@ def paired_bootstrap(
         size = min(chunk, resamples - start)
         draws = rng.multinomial(n_docs, np.full(n_docs, 1.0 / n_docs), size=size)
         sums = (draws @ flat).reshape(size, 2, n_scopes, 3)
-        f1 = f1_scores(sums[..., 0], sums[..., 1], sums[..., 2])
+        f1 = defined_f1(sums[..., 0], sums[..., 1], sums[..., 2])
         deltas[start : start + size] = f1[:, 1] - f1[:, 0]
     tail = (1 - CONFIDENCE) / 2 * 100
-    low, high = np.percentile(deltas, [tail, 100 - tail], axis=0)
+    # A resample in which a scope is empty for a run has no delta for it and is left out.
+    low, high = np.full(n_scopes, np.nan), np.full(n_scopes, np.nan)
+    some = ~np.isnan(deltas).all(axis=0)
+    low[some], high[some] = np.nanpercentile(deltas[:, some], [tail, 100 - tail], axis=0)
     return low, high
 
 

@@ -18,6 +18,10 @@ from schemas.records import DocumentExtraction
 _LISTS = {"company": "companies", "person": "people", "deal": "deals"}
 # The consolidated gold sits beside the per-article files; it is not one of them.
 CONSOLIDATED_GOLD = "consolidated.json"
+UNREVIEWED = (
+    "an unreviewed draft (dealx gold draft); review it as gold/GUIDELINES.md section 10 says, "
+    "then set reviewed to true"
+)
 
 
 def article_gold_files(gold_dir: Path) -> list[Path]:
@@ -62,6 +66,8 @@ def parse_gold_file(path: Path) -> tuple[GoldDocument | None, list[GoldProblem]]
         ]
     if gold.doc_id != path.stem:
         return gold, [GoldProblem(path, "doc_id", f"{gold.doc_id!r} differs from file stem")]
+    if not gold.reviewed:
+        return gold, [GoldProblem(path, "reviewed", UNREVIEWED)]
     return gold, []
 
 

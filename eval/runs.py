@@ -1,5 +1,5 @@
-"""List the runs under runs/: model, prompt, date, documents and, where gold exists, the
-record-level and field-level F1 and the support rate."""
+"""List the runs under runs/: model, prompt, date, documents, tokens and cost and, where gold
+exists, the record-level and field-level F1 and the support rate."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ RUN_COLUMNS = (
     "started_at",
     "docs",
     "failed",
+    "tokens",
+    "cost_usd",
     "f1",
     "field_f1",
     "support_rate",
@@ -53,6 +55,9 @@ def list_runs(runs_dir: Path, golds: dict[str, GoldDocument] | None) -> pd.DataF
             "started_at": manifest.get("started_at"),
             "docs": len(run.predictions),
             "failed": len(run.failures),
+            # Over every invocation of the run, live and batch; cost blank: no price.
+            "tokens": _run_tokens(manifest),
+            "cost_usd": (manifest.get("run") or {}).get("cost_usd", manifest.get("cost_usd")),
         }
         if golds:
             overall = evaluate(run, golds).overall
@@ -60,9 +65,19 @@ def list_runs(runs_dir: Path, golds: dict[str, GoldDocument] | None) -> pd.DataF
                 row[column] = float(overall[column].iloc[0])
         rows.append(row)
     frame = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
-    kinds = {"docs": "Int64", "failed": "Int64"} | {
-        column: "Float64" for column in ("f1", "field_f1", "support_rate")
+    kinds = {"docs": "Int64", "failed": "Int64", "tokens": "Int64"} | {
+        column: "Float64" for column in ("cost_usd", "f1", "field_f1", "support_rate")
     }
     frame = frame.astype(kinds)
     order = frame["started_at"].fillna("").astype(str)
     return frame.iloc[order.argsort(kind="stable")].reset_index(drop=True)
+
+
+def _run_tokens(manifest: dict[str, object]) -> int | None:
+    """Tokens in and out of the whole run (a manifest older than the `run` section: its own)."""
+    run = manifest.get("run")
+    source = run if isinstance(run, dict) else manifest
+    tokens_in, tokens_out = source.get("tokens_in"), source.get("tokens_out")
+    if not isinstance(tokens_in, int) or not isinstance(tokens_out, int):
+        return None
+    return tokens_in + tokens_out

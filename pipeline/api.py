@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.budget import Budget, Spend
 from pipeline.engine import DocumentOutcome, Session, Source, run_sync, source_id
 from pipeline.extraction.documents import Document, check_doc_id, list_documents
 from pipeline.runner import RunWriter
@@ -103,7 +104,8 @@ async def aextract(
     that fails does not stop the others; with `on_error="raise"` a `DocumentsFailed` error
     names them once all are done and carries the results (`.extractions`), with "collect"
     the failures are in `Extractions.failures`. Errors no document can escape (bad key, a
-    model server that does not start) are raised as they happen.
+    model server that does not start, the next document passing the settings' budget:
+    BudgetExceeded) are raised as they happen.
     """
     options = {
         "model": model,
@@ -119,7 +121,8 @@ async def aextract(
     started_at, started = datetime.now(UTC), time.perf_counter()
     session = Session(resolved)
     async with session:
-        finished = [outcome async for outcome in session.stream(sources)]
+        budget = Budget(resolved, session.price, Spend())
+        finished = [outcome async for outcome in session.stream(sources, budget)]
     finished.sort(key=lambda outcome: position[outcome.doc_id])
     results = Extractions(finished, session, started_at, time.perf_counter() - started)
     if on_error == "raise" and results.failures:
@@ -171,7 +174,7 @@ def write_run(results: Extractions, run_dir: str | Path) -> dict[str, Any]:
     """Write `results` as a run directory (records/, the CSV tables, rejected.jsonl,
     errors.jsonl, candidates/ and manifest.json) that `dealx eval` and `dealx report` read;
     returns the manifest."""
-    writer = RunWriter(Path(run_dir))
+    writer = RunWriter(Path(run_dir), results.session.price)
     for outcome in results.outcomes:
         writer.add(outcome)
     return writer.finish(results.session, results.started_at, results.wall_s)

@@ -15,15 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pipeline.budget import Budget, Spend, estimate
 from pipeline.extraction.documents import Document, read_document, text_sha256
 from pipeline.extraction.extractor import DocStats, Extractor
 from pipeline.extraction.grounding import Finding, ground
 from pipeline.extraction.prompts import load_prompt
+from pipeline.extraction.request import ModelRequest
 from pipeline.failures import describe_failure, fatal_for_run
-from pipeline.providers import resolve
+from pipeline.pricing import cost_usd
+from pipeline.providers import price_of, resolve
 from pipeline.settings import Settings
 from pipeline.store.cache import ResponseCache
-from schemas.errors import DealxError
+from schemas.errors import BudgetExceeded, DealxError
 from schemas.records import DocumentExtraction
 
 Source = Path | Document
@@ -47,6 +50,8 @@ class DocumentOutcome:
     candidates: dict[str, Any] | None = None
     source: Path | None = None
     sha256: str | None = None
+    # Columns of documents.csv beyond the stats (a batch run's request counts).
+    extra_columns: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -68,8 +73,13 @@ class Session:
         self.settings = settings
         self.provider = resolve(settings)
         self.prompt = load_prompt(settings.prompt_name)
-        self.cache = ResponseCache(settings.cache) if settings.cache_mode != "off" else None
+        mode = settings.cache_mode
+        # Replay reads answers only: a cache file that is not there is a mistyped --cache.
+        self.cache = (
+            ResponseCache(settings.cache, create=mode != "replay") if mode != "off" else None
+        )
         self.extractor = Extractor(settings, self.provider, self.prompt, self.cache)
+        self.price = price_of(settings)
 
     @property
     def concurrency(self) -> int:
@@ -111,31 +121,93 @@ class Session:
             sha256=text_sha256(document.text),
         )
 
-    async def stream(self, sources: Iterable[Source]) -> AsyncIterator[DocumentOutcome]:
+    def spend(self, stats: DocStats) -> Spend:
+        """What a document's calls spent, live and batch, at this model's price."""
+        tokens_in = stats.prompt_tokens + stats.batch_prompt_tokens
+        tokens_out = stats.completion_tokens + stats.batch_completion_tokens
+        cost = cost_usd(
+            self.price,
+            stats.prompt_tokens,
+            stats.completion_tokens,
+            stats.batch_prompt_tokens,
+            stats.batch_completion_tokens,
+        )
+        return Spend(tokens_in, tokens_out, cost)
+
+    def calls_needed(self, document: Document) -> list[ModelRequest]:
+        """The requests of a document that the cache cannot answer (none under replay, where
+        a miss fails instead of calling the model)."""
+        mode = self.settings.cache_mode
+        if mode == "replay":
+            return []
+        requests, _ = self.extractor.requests_for(document)
+        if self.cache is None or mode != "readwrite":
+            return requests
+        return [r for r in requests if self.cache.get_answer(r.cache_key()) is None]
+
+    def _reserve(self, source: Source, budget: Budget) -> tuple[Source, Spend | None]:
+        """Read a document and hold its estimate in the budget: the document (read) and what
+        it holds, or None when it does not fit. An unreadable file holds nothing; reading it
+        again in extract_one makes its failure the outcome."""
+        if not isinstance(source, Document):
+            try:
+                source = read_document(source)
+            except Exception:
+                return source, Spend()
+        need = estimate(self.calls_needed(source), self.settings.max_tokens, self.price)
+        return source, need if budget.reserve(need) else None
+
+    async def stream(
+        self, sources: Iterable[Source], budget: Budget | None = None
+    ) -> AsyncIterator[DocumentOutcome]:
         """Outcomes in the order documents finish. A fixed pool of workers takes the sources
         in order, so only `concurrency` documents are read into memory or in flight at any
         time however long the batch. A run-fatal error stops new documents; those in flight
-        finish and are yielded, then the error is raised."""
+        finish and are yielded, then the error is raised. With a `budget`, a document starts
+        only when its estimate fits; the first that does not stops the run the same way
+        (BudgetExceeded)."""
         pending = iter(sources)
-        outcomes: asyncio.Queue[DocumentOutcome | None] = asyncio.Queue()
+        # Bounded: when the consumer (the run writer) falls behind, workers wait instead of
+        # piling finished documents up in memory.
+        outcomes: asyncio.Queue[DocumentOutcome | None] = asyncio.Queue(self.concurrency)
         fatal: list[DealxError] = []
 
         async def worker() -> None:
             for source in pending:
                 if fatal:
                     return
+                held = Spend()
+                if budget is not None and budget.capped:
+                    source, reserved = self._reserve(source, budget)
+                    if reserved is None:
+                        fatal.append(
+                            BudgetExceeded(
+                                f"stopped at the budget ({budget.describe()}): "
+                                f"{source_id(source)} and the documents after it were not "
+                                "started; rerun with a higher budget to resume"
+                            )
+                        )
+                        return
+                    held = reserved
                 try:
                     outcome = await self.extract_one(source)
                 except DealxError as stop:
+                    if budget is not None:
+                        budget.settle(held, held)  # its spend is unknown: count the estimate
                     fatal.append(stop)
                     return
-                outcomes.put_nowait(outcome)
+                if budget is not None:
+                    budget.settle(held, self.spend(outcome.stats))
+                await outcomes.put(outcome)
+                # A replayed document never waits on the network: yield here so that the
+                # consumer and the other workers take turns instead of one running ahead.
+                await asyncio.sleep(0)
 
         async def workers() -> None:
             try:
                 await asyncio.gather(*(worker() for _ in range(self.concurrency)))
             finally:
-                outcomes.put_nowait(None)
+                await outcomes.put(None)
 
         running = asyncio.create_task(workers())
         try:

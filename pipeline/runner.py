@@ -15,21 +15,24 @@ import json
 import os
 import subprocess
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.budget import Budget, Spend
 from pipeline.engine import DocumentOutcome, Session, Source, run_sync, source_id
 from pipeline.extraction.documents import list_documents
 from pipeline.extraction.extractor import DocStats
 from pipeline.extraction.request import strip_credentials
-from pipeline.providers import price_per_mtok
+from pipeline.pricing import Price, cost_usd
 from pipeline.settings import Settings
 from pipeline.store.run_dir import (
-    TableRows,
+    KeptRows,
     add_rows,
     append_jsonl,
     jsonl_text,
@@ -43,6 +46,7 @@ from pipeline.store.run_dir import (
     write_record,
     write_tables,
 )
+from pipeline.store.run_lock import run_dir_lock
 from schemas.errors import DealxError
 from schemas.records import Support
 
@@ -57,10 +61,13 @@ class RunTotals:
     failed: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # already done by an earlier invocation
     rows: list[dict[str, Any]] = field(default_factory=list, repr=False)  # documents.csv
-    tables: TableRows = field(default_factory=dict, repr=False)  # the records' flat rows
-    supports: list[dict[str, Support] | None] = field(default_factory=list, repr=False)
+    tables: KeptRows = field(default_factory=dict, repr=False)  # the records' flat rows
+    # Support counts summed by record type as documents arrive (not kept per document).
+    support_sums: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
     inputs: dict[str, dict[str, str | None]] = field(default_factory=dict, repr=False)
     stats: DocStats = field(default_factory=DocStats)
+    # A batch run's Batch API tokens (in, out) over all its invocations, from its ledger.
+    batch_tokens: tuple[int, int] | None = None
 
 
 def combined_sha256(hashes: set[str]) -> str | None:
@@ -91,17 +98,22 @@ def rejected_counts(path: Path) -> dict[str, int]:
 
 
 REJECTED_KEYS = ("records_dropped", "records_flagged", "values_dropped", "values_flagged")
+# Finished documents that may wait for the writer thread at once.
+WRITES_AHEAD = 16
 
 
-def support_totals(supports: Iterable[dict[str, Support] | None]) -> dict[str, Any]:
+def add_support(sums: dict[str, dict[str, int]], support: dict[str, Support] | None) -> None:
+    """Add one document's support counts to the sums by record type."""
+    for kind, counts in (support or {}).items():
+        into = sums.setdefault(kind, dict.fromkeys(Support.model_fields, 0))
+        for name in Support.model_fields:
+            into[name] += getattr(counts, name)
+
+
+def support_totals(sums: dict[str, dict[str, int]]) -> dict[str, Any]:
     """Support counts of the run by record type and overall, with their rates: the share of
     records (and values) whose evidence states them, before strict grounding dropped any."""
-    totals: dict[str, dict[str, Any]] = {}
-    for support in supports:
-        for kind, counts in (support or {}).items():
-            into = totals.setdefault(kind, dict.fromkeys(Support.model_fields, 0))
-            for name in Support.model_fields:
-                into[name] += getattr(counts, name)
+    totals: dict[str, dict[str, Any]] = {kind: dict(counts) for kind, counts in sums.items()}
     if totals:
         totals["all"] = {n: sum(t[n] for t in list(totals.values())) for n in Support.model_fields}
     for counts in totals.values():
@@ -160,6 +172,7 @@ class RunWriter:
     """
 
     run_dir: Path
+    price: Price | None = None
     totals: RunTotals = field(default_factory=RunTotals)
 
     def __post_init__(self) -> None:
@@ -198,24 +211,39 @@ class RunWriter:
             write_record(self.run_dir, outcome.record)
             totals.ok.append(doc_id)
             add_rows(totals.tables, table_rows(outcome.record))
-            totals.supports.append(outcome.record.support)
+            add_support(totals.support_sums, outcome.record.support)
         if outcome.source is not None or outcome.sha256 is not None:
             totals.inputs[doc_id] = {
                 "path": str(outcome.source.resolve()) if outcome.source is not None else None,
                 "sha256": outcome.sha256,
             }
         totals.stats.merge(outcome.stats)
-        totals.rows.append(outcome.stats.row(doc_id, outcome.error))
+        row = outcome.stats.row(doc_id, outcome.error)
+        s = outcome.stats
+        row["cost_usd"] = cost_usd(
+            self.price,
+            s.prompt_tokens,
+            s.completion_tokens,
+            s.batch_prompt_tokens,
+            s.batch_completion_tokens,
+        )
+        totals.rows.append({**row, **outcome.extra_columns})
 
-    def finish(self, session: Session, started_at: datetime, wall_s: float) -> dict[str, Any]:
+    def finish(
+        self,
+        session: Session,
+        started_at: datetime,
+        wall_s: float,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Rewrite errors.jsonl with the documents failed now (earlier failures were retried),
-        write the flat tables and manifest.json; returns the manifest."""
+        write the flat tables and manifest.json (with `extra` sections); returns the manifest."""
         failures = sorted(self.totals.failed.items())
         write_atomic(
             self.run_dir / "errors.jsonl",
             jsonl_text([{"doc_id": d, "reason": r} for d, r in failures]),
         )
-        return write_run_outputs(self.run_dir, session, self.totals, started_at, wall_s)
+        return write_run_outputs(self.run_dir, session, self.totals, started_at, wall_s, extra)
 
 
 def write_run_outputs(
@@ -224,20 +252,33 @@ def write_run_outputs(
     totals: RunTotals,
     started_at: datetime,
     wall_s: float,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write the flat tables and manifest.json for everything in RUN_DIR; returns the manifest."""
+    """Write the flat tables and manifest.json for everything in RUN_DIR; returns the manifest.
+    Tokens and cost are this invocation's; `run` sums them over every invocation of the run."""
     # This invocation's rows are in memory; only the records of earlier invocations are re-read.
-    rows: TableRows = {}
-    supports = list(totals.supports)
+    rows: KeptRows = {}
+    supports = {kind: dict(counts) for kind, counts in totals.support_sums.items()}
     for record in read_records(run_dir, totals.skipped).values():
         add_rows(rows, table_rows(record))
-        supports.append(record.support)
-    add_rows(rows, totals.tables)
+        add_support(supports, record.support)
+    for name, kept in totals.tables.items():
+        rows.setdefault(name, []).extend(kept)
     tables = write_tables(run_dir, rows)
     write_document_table(run_dir, totals.rows)
     settings, extractor = session.settings, session.extractor
     s = totals.stats
-    prices = price_per_mtok(settings.model)
+    spent = session.spend(s)
+    earlier = run_spend(run_dir)
+    # Live tokens add up over invocations; batch tokens come whole from the ledger, since a
+    # document written as failed and retried later would count its batch answers twice.
+    batch_in, batch_out = totals.batch_tokens or (earlier.batch_in, earlier.batch_out)
+    run = RunSpend(
+        earlier.live_in + s.prompt_tokens,
+        earlier.live_out + s.completion_tokens,
+        batch_in,
+        batch_out,
+    )
     manifest: dict[str, Any] = {
         "model": settings.model,
         "base_url": strip_credentials(settings.base_url),
@@ -271,16 +312,19 @@ def write_run_outputs(
         "cache_misses": s.cache_misses,
         "tokens_in": s.prompt_tokens,
         "tokens_out": s.completion_tokens,
+        "batch_tokens_in": s.batch_prompt_tokens,
+        "batch_tokens_out": s.batch_completion_tokens,
         "recorded_tokens_in": s.recorded_prompt_tokens,
         "recorded_tokens_out": s.recorded_completion_tokens,
         "transport_retries": s.transport_retries,
         "reasks": s.reasks,
         "model_latency_s": round(s.latency_s, 3),
-        "cost_usd": (
-            round((s.prompt_tokens * prices[0] + s.completion_tokens * prices[1]) / 1e6, 6)
-            if prices
-            else None
-        ),
+        # None: the model has no price (tokens are still counted).
+        "cost_usd": spent.cost_usd,
+        "price": asdict(session.price) if session.price is not None else None,
+        "run": run.to_json(session.price),
+        "budget": {"max_cost_usd": settings.max_cost_usd, "budget_tokens": settings.budget_tokens},
+        **(extra or {}),
     }
     write_json(run_dir / "manifest.json", manifest)
     return manifest
@@ -296,29 +340,56 @@ async def aextract_run(
 
     `on_progress(totals, todo)` is called after each document. Raises DealxError (after
     writing what was done) when the run cannot go on: the endpoint rejects the credentials,
-    or the model server dies or does not start.
+    the model server dies or does not start, or the next document would take the run past
+    its budget (BudgetExceeded; earlier invocations' spend counts against it).
     """
     # The session (and its cache) is opened before the run dir exists: a bad --cache or an
     # unknown model leaves no empty run behind.
     session = Session(settings)
-    writer = RunWriter(run_dir)
-    point_latest(run_dir, settings.runs_dir)
-    todo = writer.skip_done(sources)
-    started_at, started = datetime.now(UTC), time.perf_counter()
-    loop = asyncio.get_running_loop()
-    fatal: DealxError | None = None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dealx-writer") as disk:
-        async with session:
-            try:
-                async for outcome in session.stream(todo):
-                    await loop.run_in_executor(disk, writer.add, outcome)
-                    if on_progress is not None:
-                        on_progress(writer.totals, len(todo))
-            except DealxError as stop:
-                fatal = stop
-        manifest = writer.finish(session, started_at, time.perf_counter() - started)
+    with ExitStack() as held:
+        try:
+            held.enter_context(run_dir_lock(run_dir))
+        except BaseException:
+            await session.__aexit__(None, None, None)
+            raise
+        budget = Budget(settings, session.price, run_spend(run_dir).spend(session.price))
+        writer = RunWriter(run_dir, session.price)
+        todo = writer.skip_done(sources)
+        started_at, started = datetime.now(UTC), time.perf_counter()
+        loop = asyncio.get_running_loop()
+        fatal: DealxError | None = None
+        interrupted = False
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dealx-writer") as disk:
+            async with session:
+                try:
+                    # Writes overlap the extraction of the next documents; at most
+                    # WRITES_AHEAD wait for the writer thread, so memory stays bounded.
+                    writes: deque[asyncio.Future[None]] = deque()
+                    async for outcome in session.stream(todo, budget):
+                        writes.append(loop.run_in_executor(disk, writer.add, outcome))
+                        while writes and (writes[0].done() or len(writes) > WRITES_AHEAD):
+                            await writes.popleft()
+                            if on_progress is not None:
+                                on_progress(writer.totals, len(todo))
+                    while writes:
+                        await writes.popleft()
+                        if on_progress is not None:
+                            on_progress(writer.totals, len(todo))
+                except DealxError as stop:
+                    fatal = stop
+                except asyncio.CancelledError:
+                    # Ctrl-C (asyncio.run cancels this task): what is done is written and the
+                    # manifest says the run is partial; a rerun resumes it.
+                    interrupted = True
+        # After the writer thread is done: a Ctrl-C can land while it still writes a record.
+        extra = {"interrupted": interrupted}
+        manifest = writer.finish(session, started_at, time.perf_counter() - started, extra)
+    if interrupted:
+        raise asyncio.CancelledError
     if fatal is not None:
         raise fatal
+    # Only a run that went to its end becomes runs/latest.
+    point_latest(run_dir, settings.runs_dir)
     return manifest
 
 
@@ -326,10 +397,13 @@ def extract_run(
     settings: Settings,
     run_dir: Path,
     on_progress: Callable[[RunTotals, int], None] | None = None,
+    sources: list[Source] | None = None,
 ) -> dict[str, Any]:
-    """`aextract_run` over the documents under `settings.paths` (the first `limit`), from
-    synchronous code, also when an event loop is already running in this thread."""
-    sources: list[Source] = list(list_documents(settings.paths))
+    """`aextract_run` over `sources`, by default the documents under `settings.paths` (the
+    first `limit`), from synchronous code, also when an event loop is already running in
+    this thread."""
+    if sources is None:
+        sources = list(list_documents(settings.paths))
     if settings.limit is not None:
         sources = sources[: settings.limit]
     return run_sync(aextract_run(settings, sources, run_dir, on_progress))
@@ -346,3 +420,46 @@ def _inputs(run_dir: Path, this_run: dict[str, dict[str, str | None]]) -> dict[s
         except (OSError, ValueError, AttributeError):
             earlier = {}
     return dict(sorted({**earlier, **this_run}.items()))
+
+
+@dataclass(frozen=True)
+class RunSpend:
+    """The tokens of every invocation of a run: live calls and Batch API answers."""
+
+    live_in: int = 0
+    live_out: int = 0
+    batch_in: int = 0
+    batch_out: int = 0
+
+    def spend(self, price: Price | None) -> Spend:
+        cost = cost_usd(price, self.live_in, self.live_out, self.batch_in, self.batch_out)
+        return Spend(self.live_in + self.batch_in, self.live_out + self.batch_out, cost)
+
+    def to_json(self, price: Price | None) -> dict[str, Any]:
+        """The manifest's `run` section; cost_usd None: no price for the model."""
+        total = self.spend(price)
+        return {
+            "tokens_in": total.tokens_in,
+            "tokens_out": total.tokens_out,
+            "live_tokens_in": self.live_in,
+            "live_tokens_out": self.live_out,
+            "batch_tokens_in": self.batch_in,
+            "batch_tokens_out": self.batch_out,
+            "cost_usd": total.cost_usd,
+        }
+
+
+def run_spend(run_dir: Path) -> RunSpend:
+    """What earlier invocations of the run spent, from the manifest they wrote (nothing for a
+    new run; an invocation killed before its manifest is not counted)."""
+    path = run_dir / "manifest.json"
+    try:
+        run = json.loads(path.read_text(encoding="utf-8")).get("run") or {}
+        return RunSpend(
+            int(run["live_tokens_in"]),
+            int(run["live_tokens_out"]),
+            int(run["batch_tokens_in"]),
+            int(run["batch_tokens_out"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return RunSpend()

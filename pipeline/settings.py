@@ -4,12 +4,14 @@ the `[tool.dealx]` table of pyproject.toml, `DEALX_*` environment variables, the
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from pipeline.pricing import Price, parse_prices
 from schemas.errors import ConfigError
 
 CacheMode = Literal["readwrite", "replay", "refresh", "off"]
@@ -39,6 +41,11 @@ class Settings:
     max_tokens: int = 1024
     context_tokens: int = 8192
     runs_dir: Path = Path("runs")
+    # Budgets of a run (all its invocations together); None: no cap.
+    max_cost_usd: float | None = None
+    budget_tokens: int | None = None
+    # Prices by model spec that replace the shipped list prices ([tool.dealx.prices]).
+    prices: dict[str, Price] = field(default_factory=dict)
     paths: list[Path] = field(default_factory=lambda: [Path("seeds")])
 
     @property
@@ -63,8 +70,14 @@ class Settings:
                 raise ConfigError(f"{name}: {value!r} is not one of {choices}")
         if self.concurrency < 1:
             raise ConfigError(f"concurrency: must be at least 1, got {self.concurrency}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"limit: must be at least 1, got {self.limit}")
         if self.max_retries < 0:
             raise ConfigError(f"max_retries: must not be negative, got {self.max_retries}")
+        for name in ("max_cost_usd", "budget_tokens"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name}: must be positive, got {value}")
         if "/" not in self.model:
             raise ConfigError(
                 f"model: {self.model!r} is not provider/model, e.g. openai/gpt-4o-mini "
@@ -78,6 +91,8 @@ def _coerce(name: str, raw: Any) -> Any:
     try:
         if raw is None:
             return None
+        if name == "prices":  # a TOML table, or JSON in DEALX_PRICES
+            return parse_prices(json.loads(raw) if isinstance(raw, str) else raw)
         if name == "paths":
             items = raw.split(os.pathsep) if isinstance(raw, str) else raw
             return [Path(item) for item in items]

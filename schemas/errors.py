@@ -2,7 +2,9 @@
 
 Exit codes: 0 all done; 1 some documents failed (or an eval gate failed); 2 usage, configuration
 or input error, or a model server dealx runs failed; 3 the model endpoint rejected the
-credentials.
+credentials; 4 the run stopped at its budget (--max-cost-usd, --budget-tokens); 5 a batch is
+still running at the provider (collect it later); 130 interrupted (Ctrl-C; rerun the same command
+to resume).
 
 A DocumentError fails one document only: a batch records it in errors.jsonl and goes on, and
 the run then exits 1. An article file that cannot be read (empty, binary, not UTF-8) and a
@@ -15,6 +17,9 @@ from __future__ import annotations
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_AUTH = 3
+EXIT_BUDGET = 4
+EXIT_PENDING = 5
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
 
 
 class DealxError(Exception):
@@ -62,3 +67,21 @@ class DocumentsFailed(DealxError):
         super().__init__(f"{len(failures)} document(s) failed: {shown}{more}")
         self.failures = failures
         self.extractions = extractions
+
+
+class BudgetExceeded(DealxError):
+    """The next document (or batch) would take the run past --max-cost-usd or --budget-tokens;
+    what was done is written, and rerunning with a higher budget resumes."""
+
+    exit_code = EXIT_BUDGET
+
+
+class BatchPending(DealxError):
+    """A provider batch of the run has not finished; `dealx batch collect` picks it up later."""
+
+    exit_code = EXIT_PENDING
+
+
+class BatchApiError(DealxError):
+    """The provider's Files or Batches endpoint refused a call (other than the credentials);
+    what was recorded stays, and rerunning the command resumes."""

@@ -53,3 +53,7 @@ class GoldDocument(DocumentExtraction):
     companies: list[GoldCompany] = Field(default_factory=list)  # type: ignore[assignment]
     people: list[GoldPerson] = Field(default_factory=list)  # type: ignore[assignment]
     deals: list[GoldDeal] = Field(default_factory=list)  # type: ignore[assignment]
+    # False in a draft made from a run's records (`dealx gold draft`) until an annotator has
+    # reviewed it (gold/GUIDELINES.md section 10); the gold checks refuse such a file. Never
+    # dumped: the records of a gold document are validated as an extraction's.
+    reviewed: bool = Field(default=True, exclude=True)

@@ -102,6 +102,11 @@ def extract_in_process(settings: Settings, run_dir: Path) -> dict[str, Any]:
     return extract_run(settings, run_dir)
 
 
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """A run directory's manifest.json."""
+    return json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+
+
 def dealx_env(scratch: Path, **extra: str) -> dict[str, str]:
     """The environment of a dealx subprocess: no key and no DEALX_* settings from the caller,
     and HOME and TMPDIR inside `scratch`, so every byte it writes lands there."""

@@ -9,6 +9,11 @@ What each request gets back is scripted by a handler that returns an action::
         ...
     assert server.count() == 2
 
+It also speaks the Files and Batches endpoints (``/v1/files``, ``/v1/batches``): an uploaded
+JSONL input file is validated as OpenAI does, and each line is answered by the same handler as
+a chat request when the batch is polled; a :class:`BatchPlan` makes batches expire part way,
+drop lines from both result files, fail validation, or lose the answer to a create.
+
 Pure standard library, so ``bench/`` scripts can import it without pytest.
 """
 
@@ -28,10 +33,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 __all__ = [
+    "BATCHES_PATH",
     "CHAT_PATH",
     "EMPTY_EXTRACTION",
+    "FILES_PATH",
     "MODELS_PATH",
     "Action",
+    "BatchPlan",
     "FakeOpenAI",
     "Handler",
     "Hang",
@@ -48,6 +56,8 @@ __all__ = [
 
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
+FILES_PATH = "/v1/files"
+BATCHES_PATH = "/v1/batches"
 EMPTY_EXTRACTION = '{"companies": [], "people": [], "deals": []}'
 
 
@@ -107,6 +117,24 @@ Step = Action | Handler
 """Scripts hold fixed actions or handlers computing one from the request."""
 
 _ACTIONS = (Reply, Status, Hang, Reset)
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """How the fake runs batches. A batch is ``validating`` when created and ``in_progress``
+    at its first retrieve; at retrieve number ``polls`` it ends. ``expire_after`` lines are
+    answered, the rest go to the error file as ``batch_expired`` (status ``expired``);
+    ``omit`` holds line indexes written to neither file; ``fail`` makes every batch fail
+    validation with that message. Lines that are not valid batch requests fail validation
+    too, as at OpenAI (bad JSON, duplicate ``custom_id``, another URL). The first
+    ``lose_creates`` creates make their batch but answer 502, as when the answer is lost on
+    the way back."""
+
+    polls: int = 2
+    expire_after: int | None = None
+    omit: frozenset[int] = frozenset()
+    fail: str | None = None
+    lose_creates: int = 0
 
 
 def _resolve(step: Step, body: dict[str, Any], index: int) -> Action:
@@ -219,8 +247,14 @@ class FakeOpenAI:
         latency: float = 0.0,
         model: str = "fake-model",
         shutdown_timeout: float = 2.0,
+        batch_plan: BatchPlan = BatchPlan(),
     ) -> None:
         self.handler = handler
+        self.batch_plan = batch_plan
+        # Uploaded files (bytes) and batches (OpenAI batch objects) by id.
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
+        self._batch_lock = threading.Lock()
         self.latency = latency
         self.model = model
         self.shutdown_timeout = shutdown_timeout
@@ -430,6 +464,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             if owner._wait(owner.latency):
                 model = {"id": owner.model, "object": "model", "created": 0, "owned_by": "fake"}
                 self._send_json(200, {"object": "list", "data": [model]})
+        elif path.startswith((FILES_PATH, BATCHES_PATH)):
+            if owner._wait(owner.latency):
+                with owner._batch_lock:
+                    code, data, content_type = _batch_api(owner, self.command, path, headers, raw)
+                self._send(code, data, content_type, None)
         elif owner._wait(owner.latency):
             message = f"Invalid URL ({self.command} {path})"
             self._send_json(404, _error_body(message, "invalid_request_error", None))
@@ -581,3 +620,204 @@ def _shutdown_quietly(conn: socket.socket) -> None:
     # The socket may already be closed by the client or by a Reset.
     with contextlib.suppress(OSError):
         conn.shutdown(socket.SHUT_RDWR)
+
+
+# -- Files and Batches ------------------------------------------------------------------------
+
+_JSON = "application/json"
+
+
+def _json(code: int, payload: Any) -> tuple[int, bytes, str]:
+    return code, json.dumps(payload).encode(), _JSON
+
+
+def _not_found(what: str) -> tuple[int, bytes, str]:
+    return _json(404, _error_body(f"No such {what}", "invalid_request_error", None))
+
+
+def _multipart(content_type: str, raw: bytes) -> dict[str, tuple[str | None, bytes]]:
+    """The fields of a multipart/form-data body: name -> (filename, bytes)."""
+    boundary = content_type.partition("boundary=")[2].strip('"')
+    fields: dict[str, tuple[str | None, bytes]] = {}
+    for chunk in raw.split(b"--" + boundary.encode())[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, _, data = chunk.partition(b"\r\n\r\n")
+        disposition = head.decode("utf-8", "replace")
+        name = disposition.partition('name="')[2].partition('"')[0]
+        filename = disposition.partition('filename="')[2].partition('"')[0] or None
+        fields[name] = (filename, data[:-2] if data.endswith(b"\r\n") else data)
+    return fields
+
+
+def _file_object(file_id: str, size: int, filename: str, purpose: str) -> dict[str, Any]:
+    return {
+        "id": file_id,
+        "object": "file",
+        "bytes": size,
+        "created_at": int(time.time()),
+        "filename": filename,
+        "purpose": purpose,
+        "status": "processed",
+    }
+
+
+def _batch_api(
+    owner: FakeOpenAI, method: str, path: str, headers: dict[str, str], raw: bytes
+) -> tuple[int, bytes, str]:
+    """Answer one Files or Batches request (called under the owner's batch lock)."""
+    parts = path.strip("/").split("/")[1:]  # ["files", id, "content"], ["batches", id, ...]
+    if parts[0] == "files":
+        if method == "POST" and len(parts) == 1:
+            fields = _multipart(headers.get("content-type", ""), raw)
+            filename, data = fields.get("file", (None, b""))
+            purpose = fields.get("purpose", (None, b""))[1].decode()
+            file_id = f"file-fake{len(owner.files)}"
+            owner.files[file_id] = data
+            return _json(200, _file_object(file_id, len(data), filename or "upload", purpose))
+        if len(parts) >= 2 and parts[1] not in owner.files:
+            return _not_found("file")
+        if method == "GET" and len(parts) == 3 and parts[2] == "content":
+            return 200, owner.files[parts[1]], "application/octet-stream"
+        if method == "GET" and len(parts) == 2:
+            data = owner.files[parts[1]]
+            return _json(200, _file_object(parts[1], len(data), "file", "batch"))
+    elif parts[0] == "batches":
+        if method == "POST" and len(parts) == 1:
+            request = json.loads(raw or b"{}")
+            if request.get("input_file_id") not in owner.files:
+                return _not_found("file")
+            batch_id = f"batch_fake{len(owner.batches)}"
+            owner.batches[batch_id] = {
+                "id": batch_id,
+                "object": "batch",
+                "endpoint": request.get("endpoint"),
+                "input_file_id": request["input_file_id"],
+                "completion_window": request.get("completion_window"),
+                "status": "validating",
+                "created_at": int(time.time()),
+                "metadata": request.get("metadata"),
+                "output_file_id": None,
+                "error_file_id": None,
+                "errors": None,
+                "request_counts": {"total": 0, "completed": 0, "failed": 0},
+                "_polls": 0,
+            }
+            if len(owner.batches) <= owner.batch_plan.lose_creates:
+                return _json(502, _error_body("bad gateway", "server_error", None))
+            return _json(200, _public(owner.batches[batch_id]))
+        if method == "GET" and len(parts) == 1:
+            data = [_public(batch) for batch in reversed(owner.batches.values())]
+            return _json(200, {"object": "list", "data": data, "has_more": False})
+        batch = owner.batches.get(parts[1])
+        if batch is None:
+            return _not_found("batch")
+        if method == "GET" and len(parts) == 2:
+            _advance(owner, batch)
+            return _json(200, _public(batch))
+        if method == "POST" and len(parts) == 3 and parts[2] == "cancel":
+            if batch["status"] in ("validating", "in_progress", "finalizing"):
+                batch["status"] = "cancelling"
+            return _json(200, _public(batch))
+    return _json(404, _error_body(f"Invalid URL ({method} {path})", "invalid_request_error", None))
+
+
+def _public(batch: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in batch.items() if not key.startswith("_")}
+
+
+def _advance(owner: FakeOpenAI, batch: dict[str, Any]) -> None:
+    """One retrieve's worth of progress: validating -> in_progress -> ended at `polls`."""
+    if batch["status"] in ("completed", "failed", "expired", "cancelled"):
+        return
+    if batch["status"] == "cancelling":
+        _finish(owner, batch, "cancelled", answered=0)
+        return
+    batch["_polls"] += 1
+    if batch["_polls"] == 1:
+        batch["status"] = "in_progress"
+    if batch["_polls"] >= owner.batch_plan.polls:
+        _finish(owner, batch, None, owner.batch_plan.expire_after)
+
+
+def _input_problem(lines: list[bytes], endpoint: str | None) -> str | None:
+    seen: set[str] = set()
+    for number, line in enumerate(lines, 1):
+        try:
+            request = json.loads(line)
+        except ValueError:
+            return f"line {number}: not valid JSON"
+        custom_id = request.get("custom_id")
+        if not isinstance(custom_id, str) or custom_id in seen:
+            return f"line {number}: custom_id missing or used twice"
+        seen.add(custom_id)
+        if request.get("method") != "POST" or request.get("url") != endpoint:
+            return f"line {number}: method must be POST and url {endpoint}"
+    return None
+
+
+def _finish(
+    owner: FakeOpenAI, batch: dict[str, Any], status: str | None, answered: int | None
+) -> None:
+    """End a batch: validate its input, answer its lines (the first `answered`; None: all)
+    with the chat handler, and write the output and error files."""
+    lines = [line for line in owner.files[batch["input_file_id"]].splitlines() if line.strip()]
+    problem = owner.batch_plan.fail or _input_problem(lines, batch["endpoint"])
+    batch["request_counts"]["total"] = len(lines)
+    if problem is not None and status != "cancelled":
+        batch["status"] = "failed"
+        batch["errors"] = {
+            "object": "list",
+            "data": [{"code": "invalid_request", "message": problem, "param": None, "line": None}],
+        }
+        return
+    outputs: list[str] = []
+    errors: list[str] = []
+    completed = failed = 0
+    for index, line in enumerate(lines):
+        if index in owner.batch_plan.omit:
+            continue
+        request = json.loads(line)
+        custom_id = request["custom_id"]
+        if answered is not None and index >= answered:
+            if status == "cancelled":
+                continue  # OpenAI writes nothing for requests a cancel stopped
+            message = "This request could not be executed before the completion window expired."
+            errors.append(
+                _result(index, custom_id, None, {"code": "batch_expired", "message": message})
+            )
+            failed += 1
+            continue
+        action = _resolve(owner.handler, request["body"], index)
+        if isinstance(action, Reply):
+            body = _completion(action, request["body"], index, owner.model)
+            outputs.append(_result(index, custom_id, {"status_code": 200, "body": body}, None))
+            completed += 1
+        elif isinstance(action, Status):
+            message = action.message or f"fake error {action.code}"
+            body = _error_body(message, _error_type(action), action.error_code)
+            errors.append(
+                _result(index, custom_id, {"status_code": action.code, "body": body}, None)
+            )
+            failed += 1
+        # Hang and Reset: the request is lost, in neither file.
+    for kind, rows in (("output", outputs), ("error", errors)):
+        if rows:
+            file_id = f"file-fake{len(owner.files)}"
+            owner.files[file_id] = "".join(rows).encode()
+            batch[f"{kind}_file_id"] = file_id
+    batch["request_counts"].update(completed=completed, failed=failed)
+    expired = answered is not None and status is None
+    batch["status"] = status or ("expired" if expired else "completed")
+
+
+def _result(index: int, custom_id: str, response: dict[str, Any] | None, error: Any) -> str:
+    if response is not None:
+        response = {"request_id": f"req_fake{index}", **response}
+    line = {
+        "id": f"batch_req_fake{index}",
+        "custom_id": custom_id,
+        "response": response,
+        "error": error,
+    }
+    return json.dumps(line) + "\n"

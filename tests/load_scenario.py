@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.dealx_process import ANSWER, dealx_env, extract_args, run_dealx, write_docs
+from tests.dealx_process import ANSWER, DealxProcess, dealx_env, extract_args, write_docs
 from tests.fake_openai import Action, FakeOpenAI, Hang, Reply, Reset, Status, messages_text
 
 _DOC_ID = re.compile(r"Article (doc-\d+):")
@@ -235,9 +235,13 @@ def run_load(
             strategy=strategy,
         )
         started = time.perf_counter()
-        result = run_dealx(args, work, env)
+        # A large run takes a while on two cores (the constrained one asks four questions per
+        # article); the wait only bounds a hung run.
+        result = DealxProcess(args, work, env).wait(timeout=300 + documents * 0.25)
         wall_s = time.perf_counter() - started
         requests, peak = server.count(), server.peak_in_flight
+    if not (run_dir / "manifest.json").exists():
+        raise RuntimeError(f"dealx wrote no manifest (exit {result.returncode}): {result.stderr}")
     manifest = json.loads((run_dir / "manifest.json").read_text())
     errors = {
         row["doc_id"]: row["reason"]

@@ -108,7 +108,7 @@ def test_utf8_with_bom_is_read_without_the_bom(tmp_path: Path) -> None:
         ),
         ("escape", "{tmp}/docs/..x.txt: unsafe document id '..x'"),
         ("hidden", "{tmp}/docs/.x.txt: unsafe document id '.x'"),
-        ("space", "{tmp}/docs/my deal.txt: unsafe document id 'my deal'"),
+        ("control", "{tmp}/docs/my\\tdeal.txt: unsafe document id 'my\\tdeal'"),
     ],
 )
 def test_usage_problems_stop_before_any_work(
@@ -138,7 +138,7 @@ def test_usage_problems_stop_before_any_work(
         (docs / ".x.txt").write_text(FACT)
         target = docs / ".x.txt"  # named on its own: taken as given, and refused
     else:
-        (docs / "my deal.txt").write_text(FACT)
+        (docs / "my\tdeal.txt").write_text(FACT)
     run_dir, cache = tmp_path / "runs" / "run", tmp_path / "cache.sqlite"
 
     result = run_dealx(

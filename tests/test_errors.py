@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.extraction.documents import UnreadableDocument
 from pipeline.extraction.extractor import ReplayMiss
+from pipeline.store.cache import ResponseCache
 from schemas.errors import (
     EXIT_AUTH,
     EXIT_FAILED,
@@ -46,6 +47,7 @@ def test_each_error_type_has_its_documented_exit_code(
 def test_a_replay_miss_fails_its_document_and_the_run_exits_1(tmp_path: Path) -> None:
     [doc_id] = write_docs(tmp_path / "docs", 1)
     run_dir = tmp_path / "run"
+    ResponseCache(tmp_path / "empty.sqlite").close()  # a cache, without this answer
     with FakeOpenAI(Reply(ANSWER)) as server:
         args = extract_args(
             server.base_url,

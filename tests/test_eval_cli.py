@@ -287,3 +287,32 @@ def test_eval_prints_and_writes_the_candidate_recall(
     plain = dealx("eval", perfect(tmp_path), "--gold", gold, "--format", "csv")
     assert plain.returncode == 0, plain.stderr
     assert "Candidate recall" not in plain.stdout
+
+
+def test_compare_runs_over_different_documents_and_lists_regressions_apart(
+    tmp_path: Path, gold: Path, dealx: Dealx
+) -> None:
+    good = perfect(tmp_path, "good")
+    # B never ran doc3 and doc4 and lost doc0's deal; it found doc1's deal that A missed.
+    b_records = {doc_id: gold_records(i) for i, doc_id in enumerate(DOC_IDS[:3])}
+    b_records["doc0"]["deals"] = []
+    a_records = {doc_id: gold_records(i) for i, doc_id in enumerate(DOC_IDS)}
+    a_records["doc1"]["deals"] = []
+    a = make_run(tmp_path, "a", a_records)
+    b = make_run(tmp_path, "b", b_records)
+    result = dealx("compare", a, b, "--gold", gold, "--format", "markdown")
+    assert result.returncode == 0, result.stderr
+    note = " ".join(result.stderr.split())
+    assert "only the 3 both have are compared (only in A: doc3, doc4; left out)" in note
+    regressions, improvements = result.stdout.split("### Improvements")
+    assert "### Regressions (right in A, wrong in B)" in regressions
+    assert "| doc0 | deal |" in regressions and "doc1" not in regressions
+    assert "| doc1 | deal |" in improvements and "doc0" not in improvements
+    # Vacuous scopes (no gold person, none predicted) are no rows.
+    assert "| type | person |" not in result.stdout
+    report = json.loads(dealx("compare", a, b, "--gold", gold, "--format", "json").stdout)
+    assert (report["n_docs"], report["only_a"], report["only_b"]) == (3, ["doc3", "doc4"], [])
+    none_shared = make_run(tmp_path, "other", {"elsewhere": gold_records(0)})
+    refused = dealx("compare", good, none_shared, "--gold", gold)
+    assert refused.returncode == 2
+    assert "no gold document in common" in refused.stderr

@@ -11,6 +11,7 @@ import pytest
 from eval.comparison import FEW_DOCS, RESAMPLES, compare, paired_bootstrap
 from eval.load import Run
 from eval.scoring import evaluate
+from schemas.errors import InputError
 from schemas.gold import GoldDocument
 from schemas.records import DocumentExtraction
 
@@ -140,3 +141,42 @@ def test_values_gone_wrong_are_a_significant_regression() -> None:
     assert fields["ci_high"] == pytest.approx(-1 / 6)
     assert comparison.b_significantly_worse
     assert not compare(b, a).b_significantly_worse
+
+
+def test_runs_over_different_documents_compare_only_those_both_have() -> None:
+    golds = {f"d{i}": doc(f"d{i}", {"companies": [{"name": "Meta"}]}, gold=True) for i in range(5)}
+    everything = run_of(*(doc(d, {"companies": [{"name": "Meta"}]}) for d in golds))
+    # B never saw d3 and d4; it failed on d2, which counts (all missed), and has d0, d1 right.
+    some = run_of(*(doc(d, {"companies": [{"name": "Meta"}]}) for d in ("d0", "d1")))
+    some = Run(some.path, {}, some.predictions, {"d2": "invalid JSON"})
+    comparison = compare(evaluate(everything, golds), evaluate(some, golds))
+    assert comparison.n_docs == 3
+    assert (comparison.only_a, comparison.only_b) == (("d3", "d4"), ())
+    assert "only the 3 both have are compared (only in A: d3, d4; left out)" in comparison.note
+    overall = comparison.deltas.set_index("scope").loc["overall"]
+    # Scored over d0-d2 only: A 3 tp; B 2 tp and d2's record missed. d3 and d4 do not count
+    # against B as missed.
+    assert (overall["a_tp"], overall["b_tp"], overall["b_fn"]) == (3, 2, 1)
+    assert set(comparison.changes["doc_id"]) == {"d2"}
+    with pytest.raises(InputError, match="no gold document in common"):
+        compare(evaluate(run_of(), golds), evaluate(some, golds))
+
+
+def test_a_scope_empty_in_both_runs_is_no_row_and_one_side_empty_has_no_delta() -> None:
+    # No gold person anywhere. A predicts none; B adds one spurious person in d0.
+    golds = {f"d{i}": doc(f"d{i}", {"companies": [{"name": "Meta"}]}, gold=True) for i in range(5)}
+    a = run_of(*(doc(d, {"companies": [{"name": "Meta"}]}) for d in golds))
+    b_docs = [doc(d, {"companies": [{"name": "Meta"}]}) for d in golds]
+    b_docs[0] = doc("d0", {"companies": [{"name": "Meta"}], "people": [{"name": "Jane Roe"}]})
+    deltas = compare(evaluate(a, golds), evaluate(a, golds)).deltas
+    assert ("type", "person") not in set(zip(deltas["scope"], deltas["record_type"], strict=True))
+    assert ("type", "deal") not in set(zip(deltas["scope"], deltas["record_type"], strict=True))
+    deltas = compare(evaluate(a, golds), evaluate(run_of(*b_docs), golds)).deltas
+    person = deltas[(deltas["scope"] == "type") & (deltas["record_type"] == "person")].iloc[0]
+    # A had nothing to find and found nothing: no F1, so no delta, never "significant".
+    assert np.isnan(person["a_f1"]) and person["b_f1"] == 0.0 and np.isnan(person["delta"])
+    assert not person["significant"]
+    # The bootstrap leaves out resamples where a side is empty: the company scopes, never
+    # empty, keep an interval of exactly 0.
+    company = deltas[(deltas["scope"] == "type") & (deltas["record_type"] == "company")].iloc[0]
+    assert (company["ci_low"], company["ci_high"]) == (0.0, 0.0)

@@ -213,6 +213,7 @@ def test_cache_modes(tmp_path: Path) -> None:
 
 def test_replay_miss_names_the_document(tmp_path: Path) -> None:
     write_docs(tmp_path / "docs", 1, fact=SENTENCE)
+    ResponseCache(tmp_path / "cache.sqlite").close()  # a cache without this answer
     with FakeOpenAI(Reply(ANSWER)) as server:
         manifest = extract_in_process(
             fake_settings(server.base_url, tmp_path, cache_mode="replay"), tmp_path / "run"

@@ -1,16 +1,19 @@
 """Load: 2,000 articles through `dealx extract` at concurrency 64 against a fake server that
 injects transient faults into about 5% of requests (see tests/load_scenario.py). Every document
-ends extracted or failed with a reason, the counts add up, and memory stays under 500 MB.
-bench/bench_load.py runs the same scenario and prints the figures."""
+ends extracted or failed with a reason, the counts add up, and memory stays under 500 MB; the
+same with the constrained strategy, where every article asks four questions of its own.
+bench/bench_load.py runs the same scenario and prints the figures (and the memory growth)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from schemas.errors import EXIT_FAILED
-from tests.load_scenario import run_load
+from tests.load_scenario import own_name, run_load
 
 DOCUMENTS = 2000
+CONSTRAINED_DOCUMENTS = 300
 CONCURRENCY = 64
 
 
@@ -41,3 +44,23 @@ def test_two_thousand_documents_with_injected_faults(tmp_path: Path) -> None:
     assert load.max_rss_mb < 500, f"peak RSS {load.max_rss_mb:.0f} MB"
     # One cache entry per extracted document, and an intact cache.
     assert load.cache_integrity == "ok" and load.cache_rows == len(load.records)
+
+
+def test_constrained_questions_with_injected_faults(tmp_path: Path) -> None:
+    load = run_load(tmp_path, CONSTRAINED_DOCUMENTS, CONCURRENCY, strategy="constrained")
+    ids = set(load.documents)
+    assert load.returncode == EXIT_FAILED, load.stderr
+    assert load.records | set(load.errors) == ids and not load.records & set(load.errors)
+    assert load.permanent and load.permanent <= set(load.errors)
+    assert len(load.errors) - len(load.permanent) <= CONSTRAINED_DOCUMENTS // 100
+    # Four questions per extracted document (companies, people, two deal candidates), each
+    # answered from its own schema and turned into grounded records of its own names.
+    assert load.cache_integrity == "ok" and load.cache_rows >= 4 * len(load.records)
+    for doc_id in sorted(load.records)[:20]:
+        record = json.loads((tmp_path / "run" / "records" / f"{doc_id}.json").read_text())
+        name = own_name(doc_id)
+        assert {c["name"] for c in record["companies"]} == {f"{name} Capital", f"{name} Robotics"}
+        assert [p["name"] for p in record["people"]] == [f"Mira {name}"]
+        assert record["deals"] and all(d["grounded"] is not False for d in record["deals"])
+    assert load.peak_in_flight <= CONCURRENCY
+    assert load.max_rss_mb < 500, f"peak RSS {load.max_rss_mb:.0f} MB"

@@ -21,6 +21,7 @@ from pipeline.extraction.extractor import DocStats, Extractor
 from pipeline.extraction.prompts import load_prompt
 from pipeline.extraction.response import ArticleExtraction
 from pipeline.failures import fatal_for_run
+from pipeline.pricing import Price
 from pipeline.providers import (
     Capabilities,
     Provider,
@@ -195,8 +196,8 @@ def test_registry_names_defaults_and_errors(tmp_path: Path) -> None:
     assert default_strategy("ollama/llama3.2") == "plain"
     assert Settings(model="local/smollm2-135m").strategy == "constrained"
     assert Settings(model="vllm/x").strategy == "plain"
-    assert price_per_mtok("openai/gpt-4o-mini") == (0.15, 0.60)
-    assert price_per_mtok("local/smollm2-135m") == (0.0, 0.0)
+    assert price_per_mtok("openai/gpt-4o-mini") == Price(0.15, 0.60, 0.5)
+    assert price_per_mtok("local/smollm2-135m") == Price(0.0, 0.0)
     assert price_per_mtok("ollama/llama3.2") is None
     with pytest.raises(ConfigError, match=r"ollama/<model>.*vllm/<model>"):
         resolve(settings("nosuch/model", tmp_path))

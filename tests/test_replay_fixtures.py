@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from pipeline.store.cache import CacheEntry, ResponseCache
-from pipeline.store.cache_transfer import export_entries, import_entries, read_entry
+from pipeline.store.cache_transfer import (
+    Imported,
+    export_entries,
+    import_entries,
+    read_entry,
+)
 from schemas.errors import InputError
 from tests.dealx_process import Finished, run_dealx
 
@@ -51,7 +56,10 @@ def test_every_seed_has_recorded_real_responses_for_both_strategies() -> None:
 @pytest.mark.parametrize("strategy", ["plain", "constrained"])
 def test_replay_is_offline_and_identical_on_two_runs(tmp_path: Path, strategy: str) -> None:
     with ResponseCache(tmp_path / "cache.sqlite") as cache:
-        assert import_entries(cache, FIXTURES) == len(list(FIXTURES.glob("*.json")))
+        total = len(list(FIXTURES.glob("*.json")))
+        assert import_entries(cache, FIXTURES) == Imported(read=total, new=total)
+        # Imported again: nothing new.
+        assert import_entries(cache, FIXTURES) == Imported(read=total, new=0)
     first, second = replay(tmp_path, "a", strategy), replay(tmp_path, "b", strategy)
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr

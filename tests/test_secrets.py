@@ -109,6 +109,27 @@ def test_api_key_echoed_by_a_401_is_written_nowhere(tmp_path: Path) -> None:
     assert_nowhere(tmp_path, result)
 
 
+def test_api_key_is_written_nowhere_by_a_batch_run(tmp_path: Path) -> None:
+    ids = write_docs(tmp_path / "docs", 3)
+    echo = f"upstream refused key {SENTINEL} for this request"
+    script = ScriptByMarker({ids[1]: [Status(500, message=echo)]}, default=Reply(ANSWER))
+    env = dealx_env(tmp_path, OPENAI_API_KEY=SENTINEL)
+    run_dir, cache = tmp_path / "run", tmp_path / "cache.sqlite"
+    with FakeOpenAI(script) as server:
+        args = extract_args(server.base_url, tmp_path / "docs", out=run_dir, cache=cache)
+        extract = run_dealx([*args, "--batch", "--poll-seconds", "0.01"], tmp_path, env)
+        status = run_dealx(["batch", "status", run_dir], tmp_path, env)
+        batch_calls = [
+            r for r in server.requests if r.path.startswith(("/v1/files", "/v1/batches"))
+        ]
+        assert {r.headers["authorization"] for r in batch_calls} == {f"Bearer {SENTINEL}"}
+    assert extract.returncode == EXIT_FAILED, extract.stderr
+    assert status.returncode == 0, status.stderr
+    assert "upstream refused key *** for this request" in (run_dir / "errors.jsonl").read_text()
+    assert (run_dir / "batch" / "ledger.sqlite").is_file()
+    assert_nowhere(tmp_path, extract, status)
+
+
 def test_unexpected_error_reasons_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", SENTINEL)
     reason = describe_failure(RuntimeError(f"client built with api_key={SENTINEL}"))

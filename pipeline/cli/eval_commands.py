@@ -23,7 +23,13 @@ GoldOpt = Annotated[Path, typer.Option("--gold", help="Folder of gold/<doc_id>.j
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", help="How to print the tables.")]
 FailUnderOpt = Annotated[
     float | None,
-    typer.Option("--fail-under", min=0.0, max=1.0, help="Exit 1 when overall F1 is below this."),
+    typer.Option(
+        "--fail-under",
+        min=0.0,
+        max=1.0,
+        help="Exit 1 when overall F1 is below this.",
+        show_default="no gate",
+    ),
 ]
 FailUnderFieldsOpt = Annotated[
     float | None,
@@ -32,6 +38,7 @@ FailUnderFieldsOpt = Annotated[
         min=0.0,
         max=1.0,
         help="Exit 1 when the F1 over all fields of all records is below this.",
+        show_default="no gate",
     ),
 ]
 FailOnRegressionOpt = Annotated[
@@ -51,13 +58,13 @@ SeedsOpt = Annotated[
     Path | None,
     typer.Option(
         "--seeds",
-        help="Folder of the articles, when they moved since the run "
-        "(default: the input paths in the run's manifest).",
+        help="Folder of the articles, when they moved since the run.",
+        show_default="the input paths in the run's manifest",
     ),
 ]
 ReportOutOpt = Annotated[
     Path | None,
-    typer.Option("--out", "-o", help="The HTML file to write (default: RUN_DIR/report.html)."),
+    typer.Option("--out", "-o", help="The HTML file to write.", show_default="RUN_DIR/report.html"),
 ]
 
 
@@ -137,6 +144,8 @@ def compare(
             "n_docs": comparison.n_docs,
             "note": comparison.note,
             "b_significantly_worse": comparison.b_significantly_worse,
+            "only_a": list(comparison.only_a),
+            "only_b": list(comparison.only_b),
             "deltas": frame_records(comparison.deltas),
             "changes": frame_records(comparison.changes),
         }
@@ -144,10 +153,16 @@ def compare(
     else:
         shown = ["scope", "record_type", "field", "a_f1", "b_f1", "delta", "ci_low", "ci_high"]
         frames = {f"F1: A = {run_a}, B = {run_b}": comparison.deltas[[*shown, "significant"]]}
-        if comparison.changes.empty:
-            _note("no record changed between A and B")
-        else:
-            frames["Changed records (regression: right in A, wrong in B)"] = comparison.changes
+        changes = comparison.changes
+        for change, title in (
+            ("regression", "Regressions (right in A, wrong in B)"),
+            ("improvement", "Improvements (wrong in A, right in B)"),
+        ):
+            rows = changes[changes["change"] == change].drop(columns="change")
+            if rows.empty:
+                _note(f"no {change} between A and B")
+            else:
+                frames[title] = rows
         print_frames(frames, output, console)
         _note(comparison.note)
     headline = comparison.deltas.set_index("scope")
@@ -165,6 +180,66 @@ def compare(
         )
     if fail_on_regression and comparison.b_significantly_worse:
         raise typer.Exit(EXIT_FAILED)
+
+
+def errors(
+    run_dir: RunArg,
+    gold: GoldOpt = Path("gold"),
+    sort: Annotated[
+        str, typer.Option("--sort", help="Order rows by field, document or error.")
+    ] = "field",
+    output: FormatOpt = OutputFormat.table,
+) -> None:
+    """List why a run lost points: every missed record, spurious record and wrong field, with
+    the predicted and gold values and the quotes of both; counts per field first. Also
+    written to RUN_DIR/eval/errors.csv."""
+    from eval.error_analysis import ErrorSort, error_counts, error_table
+    from eval.load import load_gold, load_run
+    from eval.scoring import evaluate
+    from eval.tables import frame_records, print_frames
+
+    if sort not in ErrorSort.__members__:
+        raise typer.BadParameter(
+            f"{sort!r} is not one of field, document, error", param_hint="--sort"
+        )
+    evaluation = evaluate(load_run(run_dir), load_gold(gold))
+    table = error_table(evaluation.alignments.values(), ErrorSort(sort))
+    (run_dir / "eval").mkdir(exist_ok=True)
+    table.to_csv(run_dir / "eval" / "errors.csv", index=False)
+    counts = error_counts(table)
+    if output is OutputFormat.json:
+        print(
+            json.dumps({"counts": frame_records(counts), "errors": frame_records(table)}, indent=2)
+        )
+    elif output is OutputFormat.csv:
+        print(table.to_csv(index=False), end="")
+    else:
+        print_frames({"Errors by field": counts, "Errors": table}, output, console)
+    _report_documents(evaluation)
+    _note(f"{len(table)} error(s); written to {run_dir / 'eval' / 'errors.csv'}")
+
+
+def stability(
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(metavar="RUN_DIR...", help="Two or more runs of the same documents."),
+    ],
+    gold: GoldOpt = Path("gold"),
+    output: FormatOpt = OutputFormat.table,
+) -> None:
+    """How stable repeated runs are, per field: the share of gold records and values on which
+    all runs agree, and the shares right in every run, in some (right by luck) and in none."""
+    from eval.load import load_gold, load_run
+    from eval.scoring import evaluate
+    from eval.stability import stability_table
+    from eval.tables import frame_records, print_frames
+
+    golds = load_gold(gold)
+    table = stability_table([evaluate(load_run(run_dir), golds) for run_dir in run_dirs])
+    if output is OutputFormat.json:
+        print(json.dumps(frame_records(table), indent=2))
+    else:
+        print_frames({f"Stability of {len(run_dirs)} runs": table}, output, console)
 
 
 def runs(
@@ -192,15 +267,34 @@ def report(
     gold: GoldOpt = Path("gold"),
     seeds: SeedsOpt = None,
     out: ReportOutOpt = None,
+    against: Annotated[
+        Path | None,
+        typer.Option(
+            "--against",
+            metavar="RUN_B",
+            help="Write the A/B/gold page instead: per document, each gold record beside what "
+            "RUN_DIR (A) and RUN_B made of it, marked fixed, broken or still wrong "
+            "(default file: RUN_DIR/report-against.html).",
+            show_default="no",
+        ),
+    ] = None,
 ) -> None:
     """Write a self-contained HTML report: the eval tables, each article with its evidence
     highlighted by outcome against gold, and the gold records the run missed."""
     from eval.load import load_gold
-    from eval.report import write_report
 
-    path = write_report(
-        run_dir, load_gold(gold), out or run_dir / "report.html", documents_dir=seeds
-    )
+    if against is not None:
+        from eval.report_ab import write_ab_report
+
+        path = write_ab_report(
+            run_dir, against, load_gold(gold), out or run_dir / "report-against.html"
+        )
+    else:
+        from eval.report import write_report
+
+        path = write_report(
+            run_dir, load_gold(gold), out or run_dir / "report.html", documents_dir=seeds
+        )
     print(path)
 
 

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-from pipeline.cli import eval_commands
+from eval.formats import OutputFormat
+from pipeline.cli import batch_commands, eval_commands, gold_commands
+from pipeline.cli.eval_commands import FormatOpt
 from pipeline.cli.terminal import stderr as err_console
 from pipeline.cli.terminal import stdout as console
-from schemas.errors import EXIT_FAILED, DealxError, InputError
-
-if TYPE_CHECKING:
-    from pipeline.runner import RunTotals
+from pipeline.extraction.documents import STDIN_ID
+from pipeline.settings import Settings
+from schemas.errors import EXIT_FAILED, EXIT_INTERRUPTED, DealxError, InputError
 
 # Every command imports what it works with when it runs, so that `dealx --help` and
 # `dealx --version` answer without loading openai, instructor, pandas or scipy.
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
     help="Extract deals, companies and people from news articles; score them against gold.",
 )
 
@@ -45,13 +49,15 @@ def _options(
     """Extract deals, companies and people from news articles; score them against gold."""
 
 
+# The defaults of the options whose value may also come from pyproject.toml or DEALX_*.
+_DEFAULTS = {f.name: str(f.default) for f in fields(Settings)}
 GoldDir = Annotated[Path, typer.Argument(help="Folder of gold/<doc_id>.json files.")]
 RESPONSES = Path("tests/fixtures/responses")
 SeedsOpt = Annotated[Path, typer.Option("--seeds", help="Folder of the articles gold labels.")]
 SHOWN_FAILURES = 20  # failed documents listed on stderr; errors.jsonl has them all
 
 
-@app.command()
+@app.command(epilog="Example: dealx schema > extraction.schema.json")
 def schema() -> None:
     """Print the JSON Schema of DocumentExtraction."""
     from schemas.records import DocumentExtraction
@@ -59,7 +65,7 @@ def schema() -> None:
     print(json.dumps(DocumentExtraction.model_json_schema(), indent=2))
 
 
-@app.command("validate-gold")
+@app.command("validate-gold", epilog="Example: dealx validate-gold gold/ --seeds seeds/")
 def validate_gold(gold_dir: GoldDir = Path("gold"), seeds: SeedsOpt = Path("seeds")) -> None:
     """Check gold files against the schema and their quotes against the seeds."""
     from eval.gold import validate_gold_dir
@@ -73,63 +79,130 @@ def validate_gold(gold_dir: GoldDir = Path("gold"), seeds: SeedsOpt = Path("seed
     console.print(f"{gold_dir}: all gold files valid")
 
 
-@app.command()
-def summary(gold_dir: GoldDir = Path("gold")) -> None:
+@app.command(epilog="Example: dealx summary gold/ --format csv")
+def summary(gold_dir: GoldDir = Path("gold"), output: FormatOpt = OutputFormat.table) -> None:
     """Print the records by type of every gold document."""
-    from rich.table import Table
-
     from eval.gold import load_gold_dir
+    from eval.gold_summary import gold_summary
+    from eval.tables import frame_records, print_frames
 
-    table = Table(title=f"Gold records in {gold_dir}")
-    for column in ("document", "companies", "people", "deals", "optional"):
-        table.add_column(column, justify="left" if column == "document" else "right")
-    golds = load_gold_dir(gold_dir)
-    for doc_id, gold in golds.items():
-        records = [*gold.companies, *gold.people, *gold.deals]
-        table.add_row(
-            doc_id,
-            str(len(gold.companies)),
-            str(len(gold.people)),
-            str(len(gold.deals)),
-            str(sum(record.optional for record in records)),
-        )
-    console.print(table)
+    frame = gold_summary(load_gold_dir(gold_dir))
+    if output is OutputFormat.json:
+        print(json.dumps(frame_records(frame), indent=2))
+    else:
+        print_frames({f"Gold records in {gold_dir}": frame}, output, console)
 
 
-@app.command()
+@app.command(
+    epilog="Example: dealx extract seeds/ --out runs/try1 --model openai/gpt-4o-mini; "
+    "echo 'Meta invests in Scale AI.' | dealx extract - --id note1"
+)
 def extract(
     paths: Annotated[
-        list[Path] | None, typer.Argument(help="Article files or folders [default: seeds/].")
+        list[Path] | None,
+        typer.Argument(
+            help="Article files or folders; - reads one article from standard input.",
+            show_default="seeds/",
+        ),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Run directory.")] = None,
-    model: Annotated[str | None, typer.Option(help="provider/model.")] = None,
-    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL.")] = None,
-    prompt: Annotated[str | None, typer.Option(help="Prompt template name.")] = None,
-    cache: Annotated[Path | None, typer.Option(help="SQLite cache file.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Run directory.", show_default="runs/<model>-<prompt>-<UTC time>"
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="provider/model.", show_default=_DEFAULTS["model"])
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="OpenAI-compatible server URL.", show_default="the provider's"),
+    ] = None,
+    prompt: Annotated[
+        str | None,
+        typer.Option(
+            help="Prompt template name.",
+            show_default="extract_v1 (plain), constrained_v2 (constrained)",
+        ),
+    ] = None,
+    cache: Annotated[
+        Path | None, typer.Option(help="SQLite cache file.", show_default=_DEFAULTS["cache"])
+    ] = None,
     cache_mode: Annotated[
-        str | None, typer.Option(help="readwrite | replay | refresh | off.")
+        str | None,
+        typer.Option(
+            help="readwrite | replay | refresh | off.", show_default=_DEFAULTS["cache_mode"]
+        ),
     ] = None,
-    concurrency: Annotated[int | None, typer.Option(help="Documents in flight.")] = None,
-    max_retries: Annotated[int | None, typer.Option(help="Validation re-asks.")] = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N documents.")] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, help="Documents in flight.", show_default=_DEFAULTS["concurrency"]),
+    ] = None,
+    max_retries: Annotated[
+        int | None,
+        typer.Option(min=0, help="Validation re-asks.", show_default=_DEFAULTS["max_retries"]),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=1, help="Only the first N documents.", show_default="all"),
+    ] = None,
     strategy: Annotated[
         str | None,
         typer.Option(
-            help="plain (one call) | constrained (questions over the article's candidates); "
-            "default: constrained for local/ models, plain otherwise."
+            help="plain (one call) | constrained (questions over the article's candidates).",
+            show_default="constrained for local/ models, plain otherwise",
         ),
     ] = None,
     grounding: Annotated[
-        str | None, typer.Option(help="strict (drop unsupported) | flag | off.")
+        str | None,
+        typer.Option(
+            help="strict (drop unsupported) | flag | off.", show_default=_DEFAULTS["grounding"]
+        ),
     ] = None,
+    doc_id: Annotated[
+        str,
+        typer.Option("--id", help="The document id of an article read from standard input."),
+    ] = STDIN_ID,
+    max_cost_usd: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Stop before the run's spend could pass this many USD (exit 4); rerun with "
+            "more to resume.",
+            show_default="no cap",
+        ),
+    ] = None,
+    budget_tokens: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Stop before the run's tokens (in + out) could pass N (exit 4).",
+            show_default="no cap",
+        ),
+    ] = None,
+    batch: Annotated[
+        bool,
+        typer.Option(
+            "--batch",
+            help="Send the requests through the provider's Batch API (openai/ models, half "
+            "price); rerun to resume or collect.",
+        ),
+    ] = False,
+    wait: batch_commands.WaitOpt = True,
+    poll_seconds: batch_commands.PollOpt = batch_commands.DEFAULT_POLL_S,
 ) -> None:
-    """Extract deals, companies and people from articles into a run directory."""
+    """Extract deals, companies and people from articles into a run directory.
+
+    An option left out comes from DEALX_* variables, then the tool.dealx table of
+    pyproject.toml, then the default shown.
+    """
     from pipeline.runner import default_run_dir
     from pipeline.settings import load_settings
 
+    stdin = paths == [Path("-")]
     settings = load_settings(
         {
-            "paths": paths or None,
+            "paths": None if stdin else paths or None,
             "model": model,
             "base_url": base_url,
             "prompt": prompt,
@@ -140,43 +213,48 @@ def extract(
             "limit": limit,
             "strategy": strategy,
             "grounding": grounding,
+            "max_cost_usd": max_cost_usd,
+            "budget_tokens": budget_tokens,
         }
     )
     run_dir = out or default_run_dir(settings.runs_dir, settings.model, settings.prompt_name)
-    manifest = _extract_with_progress(settings, run_dir)
+    if batch:
+        if stdin:
+            raise InputError("--batch reads articles from files, not standard input")
+        manifest = batch_commands.run_extract_batch(settings, run_dir, wait, poll_seconds)
+        batch_commands.print_batch_summary(run_dir, manifest)
+        return
+    sources = None
+    if stdin:
+        from pipeline.extraction.documents import read_stream
+
+        sources = [read_stream(sys.stdin.buffer, doc_id)]
+    # Without --out, the same command would start a new run directory instead of resuming.
+    again = "the same command" if out else f"the same command with --out {run_dir}"
+    manifest = _extract_with_progress(settings, run_dir, sources, again)
     print_run_summary(run_dir, manifest)
     if manifest["documents"]["failed"]:
         raise typer.Exit(EXIT_FAILED)
 
 
-def _extract_with_progress(settings: Any, run_dir: Path) -> dict[str, Any]:
-    """extract_run with a progress bar on stderr."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+def _extract_with_progress(
+    settings: Any,
+    run_dir: Path,
+    sources: list[Any] | None = None,
+    again: str = "the same command",
+) -> dict[str, Any]:
+    """extract_run with its progress on stderr; a Ctrl-C ends it with exit 130 and a hint."""
+    from pipeline.cli.progress import ExtractProgress
     from pipeline.providers.base import quiet_instructor_retry_logs
     from pipeline.runner import extract_run
 
     quiet_instructor_retry_logs()  # each failure is reported once, in errors.jsonl
-    columns = (
-        TextColumn("extract"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err_console) as progress:
-        task = progress.add_task("extract", total=None, info="")
-
-        def show(totals: RunTotals, todo: int) -> None:
-            s = totals.stats
-            info = (
-                f"ok {len(totals.ok)} failed {len(totals.failed)} "
-                f"hits {s.cache_hits} tokens {s.prompt_tokens + s.completion_tokens}"
-            )
-            done = len(totals.ok) + len(totals.failed)
-            progress.update(task, total=todo, completed=done, info=info)
-
-        return extract_run(settings, run_dir, show)
+    try:
+        with ExtractProgress(err_console) as progress:
+            return extract_run(settings, run_dir, progress.update, sources)
+    except KeyboardInterrupt:
+        err_console.print(f"dealx: interrupted; rerun {again} to resume")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def print_run_summary(run_dir: Path, manifest: dict[str, Any]) -> None:
@@ -191,6 +269,7 @@ def print_run_summary(run_dir: Path, manifest: dict[str, Any]) -> None:
         f"{manifest['cache_misses']} misses; tokens {manifest['tokens_in']} in / "
         f"{manifest['tokens_out']} out; {manifest['wall_s']} s"
     )
+    console.print(batch_commands.spend_text(manifest))
     rejected = manifest["rejected"]
     if any(rejected.values()):
         console.print(
@@ -215,32 +294,41 @@ def print_run_summary(run_dir: Path, manifest: dict[str, Any]) -> None:
 
 cache_app = typer.Typer(help="Move cache entries between SQLite and reviewable JSON files.")
 app.add_typer(cache_app, name="cache")
-CacheOpt = Annotated[Path | None, typer.Option("--cache", help="SQLite cache file.")]
-FixturesArg = Annotated[Path, typer.Argument(help="Folder of JSON entries, one file each.")]
+app.add_typer(batch_commands.batch_app, name="batch")
+CacheOpt = Annotated[
+    Path | None,
+    typer.Option("--cache", help="SQLite cache file.", show_default=_DEFAULTS["cache"]),
+]
+FixturesArg = Annotated[
+    Path, typer.Argument(metavar="FOLDER", help="Folder of JSON entries, one file each.")
+]
 
 
-@cache_app.command("export")
+@cache_app.command("export", epilog="Example: dealx cache export exported/ --cache my.sqlite")
 def cache_export(folder: FixturesArg, cache: CacheOpt = None) -> None:
     """Write every cache entry as one JSON file under FOLDER."""
     from pipeline.settings import load_settings
     from pipeline.store.cache import ResponseCache
     from pipeline.store.cache_transfer import export_entries
 
-    with ResponseCache(cache or load_settings().cache) as store:
+    with ResponseCache(cache or load_settings().cache, create=False) as store:
         written = export_entries(store, folder)
     console.print(f"exported {len(written)} entries to {folder}")
 
 
-@cache_app.command("import")
+@cache_app.command("import", epilog="Example: dealx cache import tests/fixtures/responses/")
 def cache_import(folder: FixturesArg, cache: CacheOpt = None) -> None:
-    """Load the JSON entries under FOLDER into the SQLite cache."""
+    """Load the JSON entries under FOLDER into the SQLite cache (created if missing)."""
     from pipeline.settings import load_settings
     from pipeline.store.cache import ResponseCache
     from pipeline.store.cache_transfer import import_entries
 
     with ResponseCache(cache or load_settings().cache) as store:
-        count = import_entries(store, folder)
-    console.print(f"imported {count} entries from {folder}")
+        imported = import_entries(store, folder)
+    console.print(
+        f"imported {imported.read} entries from {folder}: {imported.new} new, "
+        f"{imported.read - imported.new} already in the cache"
+    )
 
 
 ResponsesOpt = Annotated[
@@ -249,7 +337,7 @@ ResponsesOpt = Annotated[
 ]
 
 
-@app.command()
+@app.command(epilog="Example: dealx run (in a dealx checkout)")
 def run(
     gold_dir: GoldDir = Path("gold"),
     seeds: SeedsOpt = Path("seeds"),
@@ -305,11 +393,11 @@ def run(
 
 ConsolidateOutOpt = Annotated[
     Path | None,
-    typer.Option("--out", help="Folder for the output (default: RUN_DIR/consolidated)."),
+    typer.Option("--out", help="Folder for the output.", show_default="RUN_DIR/consolidated"),
 ]
 
 
-@app.command()
+@app.command(epilog="Example: dealx consolidate runs/latest --out consolidated/")
 def consolidate(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory.")],
     out: ConsolidateOutOpt = None,
@@ -337,10 +425,24 @@ def consolidate(
 
 
 # The eval harness's commands live in pipeline/cli/eval_commands.py.
-app.command("eval")(eval_commands.eval_run)
-app.command("compare")(eval_commands.compare)
-app.command("runs")(eval_commands.runs)
-app.command("report")(eval_commands.report)
+app.command("eval", epilog="Example: dealx eval runs/latest --gold gold/ --fail-under 0.5")(
+    eval_commands.eval_run
+)
+app.command(
+    "compare", epilog="Example: dealx compare runs/baseline runs/latest --fail-on-regression"
+)(eval_commands.compare)
+app.add_typer(gold_commands.gold_app, name="gold")
+app.command("agree", epilog="Example: dealx agree gold/ second-annotator/")(gold_commands.agree)
+app.command("stability", epilog="Example: dealx stability runs/try1 runs/try2 runs/try3")(
+    eval_commands.stability
+)
+app.command("errors", epilog="Example: dealx errors runs/latest --sort document --format csv")(
+    eval_commands.errors
+)
+app.command("runs", epilog="Example: dealx runs --format markdown")(eval_commands.runs)
+app.command("report", epilog="Example: dealx report runs/latest -o report.html")(
+    eval_commands.report
+)
 
 
 def main() -> None:

@@ -47,6 +47,8 @@ from schemas.values import parse_date, parse_money, parse_percent
 Kind = Literal["companies", "people", "deal"]
 # (at least, at most) picks per call; "at least" is capped by how many candidates there are.
 PICKS: dict[str, tuple[int, int]] = {"companies": (5, 8), "people": (2, 4)}
+# defer_build: a nested pick or deal shape is only ever validated inside its question, so it
+# is built there, not once more on its own (about a quarter of the CPU of a new question).
 _FORBID = ConfigDict(extra="forbid", defer_build=True)
 # How many question models of each kind stay built. A model depends only on the options it
 # offers, so questions with the same options (the same organizations in many sentences, the

@@ -1,7 +1,7 @@
 """Read the input articles: UTF-8 text files (*.txt, *.md) from files or folders.
 
 Two kinds of bad input, two outcomes. A problem with what was asked for (no such path, a folder
-with no documents, two files with one id, an id that is not a safe file name) is found before
+with no documents, two files with one id, an id that cannot be a file name) is found before
 any work and stops the command (InputError, exit 2). A file that is there but is not a readable
 article (empty, whitespace only, binary, not UTF-8) is an UnreadableDocument, a DocumentError:
 a batch records it as one failed document (exit 1) and extracts the others.
@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from schemas.errors import DocumentError, InputError
 
 DOCUMENT_SUFFIXES = (".txt", ".md")
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# A file name holds 255 bytes: room is left for ".json" and a temp file's suffix.
+MAX_ID_BYTES = 200
+STDIN_ID = "stdin"
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
@@ -48,10 +51,36 @@ def text_sha256(text: str) -> str:
 
 
 def check_doc_id(doc_id: str, source: Path | str) -> str:
-    """A document id becomes a file name under RUN_DIR, so it may not hold path separators."""
-    if not _SAFE_ID.match(doc_id) or ".." in doc_id:
-        raise InputError(f"{source}: unsafe document id {doc_id!r} (letters, digits, . _ - only)")
+    """A document id is the file stem as written (spaces and any letters included), and it
+    becomes a file name under RUN_DIR and gold/: so no path separator, no "..", no leading dot
+    (a hidden file), no ":" (it ends the id in a consolidation mention key), no control or
+    invisible formatting character, and at most MAX_ID_BYTES bytes of UTF-8."""
+    problem = _id_problem(doc_id)
+    if problem:
+        raise InputError(f"{_printable(str(source))}: unsafe document id {doc_id!r} ({problem})")
     return doc_id
+
+
+def _printable(text: str) -> str:
+    """`text` with control characters escaped, so that a message about it stays one line."""
+    return "".join(
+        repr(char)[1:-1] if unicodedata.category(char).startswith("C") else char for char in text
+    )
+
+
+def _id_problem(doc_id: str) -> str | None:
+    """Why a document id cannot be a file name, or None."""
+    if not doc_id or doc_id.startswith("."):
+        return "empty or starts with a dot"
+    if any(part in doc_id for part in ("/", "\\", ":", "..")):
+        return "holds / \\ : or .."
+    if any(unicodedata.category(char).startswith("C") for char in doc_id):
+        return "holds a control or invisible character"
+    if doc_id != doc_id.strip():
+        return "starts or ends with whitespace"
+    if len(doc_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
+        return f"longer than {MAX_ID_BYTES} bytes"
+    return None
 
 
 def decode_article(path: Path, data: bytes) -> str:
@@ -83,6 +112,13 @@ def read_document(path: Path) -> Document:
     except OSError as exc:
         raise UnreadableDocument(path, f"cannot read ({exc.strerror})") from exc
     return Document(doc_id=doc_id, path=path, text=decode_article(path, data))
+
+
+def read_stream(stream: BinaryIO, doc_id: str = STDIN_ID) -> Document:
+    """Read one article from a byte stream (`dealx extract -` reads standard input), checked
+    like a file; its id is `doc_id`."""
+    check_doc_id(doc_id, "<stdin>")
+    return Document(doc_id=doc_id, text=decode_article(Path("<stdin>"), stream.read()))
 
 
 def find_document_paths(paths: Iterable[Path]) -> list[Path]:

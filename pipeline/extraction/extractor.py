@@ -54,6 +54,10 @@ class DocStats:
     reasks: int = 0
     transport_retries: int = 0
     latency_s: float = 0.0
+    # Tokens of this document's Batch API answers (billed at the batch price), counted when
+    # a batch is collected; the fields above count live calls.
+    batch_prompt_tokens: int = 0
+    batch_completion_tokens: int = 0
     server_models: set[str] = field(default_factory=set)
 
     def add(self, answer: CachedAnswer, hit: bool) -> None:
@@ -80,6 +84,8 @@ class DocStats:
             "cache_hits": self.cache_hits,
             "tokens_in": self.prompt_tokens,
             "tokens_out": self.completion_tokens,
+            "batch_tokens_in": self.batch_prompt_tokens,
+            "batch_tokens_out": self.batch_completion_tokens,
             "reasks": self.reasks,
             "transport_retries": self.transport_retries,
             "latency_s": round(self.latency_s, 4),
@@ -297,6 +303,10 @@ class Extractor:
         except BaseException as exc:
             stats.transport_retries += counters.transport_retries
             stats.reasks += max(0, counters.model_calls - 1)
+            # Answers that never validated were still billed: instructor sums their usage.
+            usage = getattr(exc, "total_usage", None)
+            stats.prompt_tokens += getattr(usage, "prompt_tokens", 0) or 0
+            stats.completion_tokens += getattr(usage, "completion_tokens", 0) or 0
             if (died := self.endpoint.server_died()) is not None:
                 raise died from exc  # not this document's failure: it stays to do on a rerun
             raise

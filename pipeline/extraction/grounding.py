@@ -16,6 +16,7 @@ rejected.jsonl, and the support counts (before anything was dropped) go into the
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from array import array
@@ -94,7 +95,12 @@ def normalize(text: str) -> tuple[str, array[int]]:
     chars: list[str] = []
     index = array("L")
     for offset, original in enumerate(text):
-        for char in unicodedata.normalize("NFKC", original).translate(_QUOTES).casefold():
+        # ASCII is its own NFKC form and has no curly quotes: only the case changes.
+        if original < "\x80":
+            expanded = original.lower()
+        else:
+            expanded = unicodedata.normalize("NFKC", original).translate(_QUOTES).casefold()
+        for char in expanded:
             if char.isspace():
                 if not chars or chars[-1] == " ":
                     continue
@@ -103,6 +109,13 @@ def normalize(text: str) -> tuple[str, array[int]]:
             index.append(offset)
     index.append(len(text))
     return "".join(chars), index
+
+
+@functools.lru_cache(maxsize=4096)
+def normalized_form(form: str) -> str:
+    """A name, title or value form as `normalize` writes it, without the offsets; the same few
+    forms are looked up for every record of a run."""
+    return normalize(form)[0].strip()
 
 
 def occurs_as_words(needle: str, haystack: str) -> bool:
@@ -147,10 +160,18 @@ class Article:
     match fails."""
 
     text: str
+    # A record's quotes are searched once per value: each region is normalized once.
+    _regions: dict[Mention, tuple[str, array[int]]] = field(default_factory=dict, repr=False)
 
     @cached_property
     def _normalized(self) -> tuple[str, array[int]]:
         return normalize(self.text)
+
+    def _normalized_region(self, start: int, end: int) -> tuple[str, array[int]]:
+        found = self._regions.get((start, end))
+        if found is None:
+            found = self._regions[start, end] = normalize(self.text[start:end])
+        return found
 
     def locate(self, quote: str) -> Span | None:
         """The span of `quote` in the text: exact, else normalized, else fuzzy (score >= 90)."""
@@ -175,10 +196,10 @@ class Article:
     def find_phrase(self, forms: Iterable[str], regions: Iterable[Mention]) -> Mention | None:
         """The first whole-word mention of any of `forms` inside `regions` of the text, matched
         normalized (case, curly quotes, NBSP, NFKC); offsets index the original text."""
-        wanted = [w for w in dict.fromkeys(normalize(f)[0].strip() for f in forms) if w]
+        wanted = [w for w in dict.fromkeys(normalized_form(f) for f in forms) if w]
         best: Mention | None = None
         for start, end in regions:
-            normalized, index = normalize(self.text[start:end])
+            normalized, index = self._normalized_region(start, end)
             for form in wanted:
                 at = find_word(form, normalized)
                 if at >= 0:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pipeline.pricing import Price
 from pipeline.providers.base import Capabilities, Provider
 from pipeline.providers.local import LocalProvider
 from pipeline.providers.ollama import OllamaProvider
@@ -23,6 +24,7 @@ __all__ = [
     "Provider",
     "default_strategy",
     "names",
+    "price_of",
     "price_per_mtok",
     "register",
     "resolve",
@@ -75,11 +77,17 @@ def default_strategy(spec: str) -> Strategy:
     return provider.default_strategy if provider is not None else "plain"
 
 
-def price_per_mtok(spec: str) -> tuple[float, float] | None:
-    """Known (input, output) USD prices per million tokens for a model spec, else None."""
+def price_per_mtok(spec: str) -> Price | None:
+    """The known list price of a model spec (USD per million tokens), else None."""
     name, _, model = spec.partition("/")
     provider = _REGISTRY.get(name)
     return provider.price_per_mtok(model) if provider is not None else None
+
+
+def price_of(settings: Settings) -> Price | None:
+    """The price a run is charged at: `[tool.dealx.prices]` for its model, else the
+    provider's list price, else None (tokens are counted, the cost says "no price")."""
+    return settings.prices.get(settings.model) or price_per_mtok(settings.model)
 
 
 register("local", LocalProvider)

@@ -22,6 +22,7 @@ from openai import NOT_GIVEN, AsyncOpenAI, RequestOptions
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 
+from pipeline.pricing import Price
 from pipeline.providers.transport import RetryingTransport, current_counters
 from schemas.errors import ConfigError, DealxError
 
@@ -74,8 +75,8 @@ class Provider(ABC):
     # The strategy a run uses when none is set: constrained suits a small model that cannot
     # write records on its own.
     default_strategy: ClassVar[Strategy] = "plain"
-    # Known list prices in USD per million tokens (input, output) by model name.
-    prices: ClassVar[dict[str, tuple[float, float]]] = {}
+    # Known list prices by model name (pipeline.pricing); `[tool.dealx.prices]` overrides them.
+    prices: ClassVar[dict[str, Price]] = {}
     # instructor's mode is part of every cache key; all built-in providers use JSON_SCHEMA and
     # put the schema where their server reads it through `extra_body`.
     mode: ClassVar[instructor.Mode] = instructor.Mode.JSON_SCHEMA
@@ -122,8 +123,8 @@ class Provider(ABC):
         """Stop what `start` started."""
 
     @classmethod
-    def price_per_mtok(cls, model: str) -> tuple[float, float] | None:
-        """Known (input, output) USD prices per million tokens for a model, else None."""
+    def price_per_mtok(cls, model: str) -> Price | None:
+        """The known list price of a model (USD per million tokens), else None."""
         return cls.prices.get(model)
 
     # -- shared ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from pipeline.pricing import Price
 from pipeline.providers.base import Capabilities, Provider
 from pipeline.providers.llama_server import LlamaServer, gguf_path
 from schemas.errors import ConfigError, ModelServerError
@@ -66,5 +67,5 @@ class LocalProvider(Provider):
             self._server.stop()
 
     @classmethod
-    def price_per_mtok(cls, model: str) -> tuple[float, float]:
-        return (0.0, 0.0)  # runs on this machine
+    def price_per_mtok(cls, model: str) -> Price:
+        return Price(0.0, 0.0)  # runs on this machine

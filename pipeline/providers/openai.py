@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
+from pipeline.pricing import OPENAI_BATCH_DISCOUNT, Price
 from pipeline.providers.base import Capabilities, Provider, json_schema_response_format
 from pipeline.providers.strict_schema import strict_json_schema
 from schemas.errors import ConfigError
@@ -24,12 +25,13 @@ class OpenAIProvider(Provider):
     enforce."""
 
     name = "openai"
-    # OpenAI's list prices, for the manifest's cost estimate.
+    # OpenAI's list prices (USD per million tokens in, out); its Batch API takes half off.
     prices = {  # noqa: RUF012 - read only
-        "gpt-4o-mini": (0.15, 0.60),
-        "gpt-4o": (2.50, 10.00),
-        "gpt-4.1-mini": (0.40, 1.60),
-        "gpt-4.1": (2.00, 8.00),
+        "gpt-4o-mini": Price(0.15, 0.60, OPENAI_BATCH_DISCOUNT),
+        "gpt-4o": Price(2.50, 10.00, OPENAI_BATCH_DISCOUNT),
+        "gpt-4.1-nano": Price(0.10, 0.40, OPENAI_BATCH_DISCOUNT),
+        "gpt-4.1-mini": Price(0.40, 1.60, OPENAI_BATCH_DISCOUNT),
+        "gpt-4.1": Price(2.00, 8.00, OPENAI_BATCH_DISCOUNT),
     }
 
     def __init__(self, settings: Settings, model: str, *, strict: bool | None = None) -> None:

@@ -12,7 +12,7 @@ import json
 import sqlite3
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +98,9 @@ class CacheEntry:
         return CachedAnswer(**{column: getattr(self, column) for column in _ANSWER_COLUMNS})
 
     def to_json(self) -> dict[str, Any]:
-        """The entry as one reviewable JSON object (the export format)."""
-        return asdict(self)
+        """The entry as one reviewable JSON object (the export format). Its values are shared
+        with the entry, not copied (dataclasses.asdict's deep copy was most of a put)."""
+        return {column: getattr(self, column) for column in _COLUMNS}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CacheEntry:
@@ -128,8 +129,12 @@ def _enable_wal(db: sqlite3.Connection) -> None:
 class ResponseCache:
     """SQLite-backed store of CacheEntry rows, safe for concurrent processes (WAL, busy timeout)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        """Open the cache at `path`; with create=False a missing file is an InputError (a
+        mistyped --cache for replay or export must not silently be a new, empty cache)."""
         self.path = path
+        if not create and not path.is_file():
+            raise InputError(f"{path}: no such cache file (check --cache)")
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
@@ -186,18 +191,31 @@ class ResponseCache:
             return None
         return CachedAnswer(**values)
 
+    def __contains__(self, key: object) -> bool:
+        """Whether an entry for `key` is stored."""
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM responses WHERE key = ?", (key,)).fetchone()
+        return row is not None
+
     def put(self, entry: CacheEntry) -> None:
         """Store (or overwrite) an entry; one row per key however many writers race."""
-        values = entry.to_json()
-        for column in _JSON_COLUMNS:
-            values[column] = json.dumps(values[column], ensure_ascii=False, sort_keys=True)
+        self.put_many([entry])
+
+    def put_many(self, entries: list[CacheEntry]) -> None:
+        """Store (or overwrite) entries in one transaction (a collected batch's answers)."""
+        rows = []
+        for entry in entries:
+            values = entry.to_json()
+            for column in _JSON_COLUMNS:
+                values[column] = json.dumps(values[column], ensure_ascii=False, sort_keys=True)
+            rows.append([values[column] for column in _COLUMNS])
         placeholders = ", ".join("?" for _ in _COLUMNS)
         updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "key")
         with self._lock, self._db:
-            self._db.execute(
+            self._db.executemany(
                 f"INSERT INTO responses ({', '.join(_COLUMNS)}) VALUES ({placeholders}) "
                 f"ON CONFLICT(key) DO UPDATE SET {updates}",
-                [values[column] for column in _COLUMNS],
+                rows,
             )
 
     def _set_aside(self, key: str, reason: str) -> None:

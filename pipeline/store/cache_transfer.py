@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.extraction.documents import check_doc_id
@@ -51,11 +52,23 @@ def read_entry(path: Path) -> CacheEntry:
         raise InputError(f"{path}: not a dealx cache entry ({exc})") from exc
 
 
-def import_entries(cache: ResponseCache, folder: Path) -> int:
-    """Load every `*.json` entry under `folder` into the cache; returns how many."""
+@dataclass(frozen=True)
+class Imported:
+    """What an import did: entries read, and how many of them the cache did not hold yet."""
+
+    read: int
+    new: int
+
+
+def import_entries(cache: ResponseCache, folder: Path) -> Imported:
+    """Load every `*.json` entry under `folder` into the cache (an entry already there is
+    overwritten with the file's version)."""
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder")
     paths = sorted(folder.glob("*.json"))
+    new = 0
     for path in paths:
-        cache.put(read_entry(path))
-    return len(paths)
+        entry = read_entry(path)
+        new += entry.key not in cache
+        cache.put(entry)
+    return Imported(read=len(paths), new=new)
