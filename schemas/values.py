@@ -394,7 +394,7 @@ def parse_percent(value: str | float | int) -> float:
     raise ValueError(f"no percent in {value!r}")
 
 
-_MONTHS = {
+MONTHS = {
     name: index
     for index, names in enumerate(
         [
@@ -416,7 +416,7 @@ _MONTHS = {
     for name in names
 }
 # \b so that "dismay 2024" is not May 2024.
-_MONTH = r"\b(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_MONTH = r"\b(" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?"
 # A time of day after an ISO date ("2025-06-11T10:30:00Z") is dropped: deals are dated by day.
 _ISO_DATE_RE = re.compile(
     r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2})(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
@@ -453,13 +453,13 @@ def parse_date(text: str) -> str:
         return _iso(year, month, day)  # type: ignore[arg-type]
     found = _MONTH_DAY_YEAR_RE.search(cleaned)
     if found:
-        return _iso(int(found.group(3)), _MONTHS[found.group(1).lower()], int(found.group(2)))
+        return _iso(int(found.group(3)), MONTHS[found.group(1).lower()], int(found.group(2)))
     found = _DAY_MONTH_YEAR_RE.search(cleaned)
     if found:
-        return _iso(int(found.group(3)), _MONTHS[found.group(2).lower()], int(found.group(1)))
+        return _iso(int(found.group(3)), MONTHS[found.group(2).lower()], int(found.group(1)))
     found = _MONTH_YEAR_RE.search(cleaned)
     if found:
-        return _iso(int(found.group(2)), _MONTHS[found.group(1).lower()])
+        return _iso(int(found.group(2)), MONTHS[found.group(1).lower()])
     found = _YEAR_RE.match(cleaned)
     if found:
         return _iso(int(found.group(1)))
