@@ -181,20 +181,25 @@ def openai_client_run(base_url: str, bodies: list[dict[str, Any]], concurrency: 
     return asyncio.run(send_all())
 
 
+def live_settings(base_url: str, folder: Path, work: Path, concurrency: int) -> Settings:
+    """A live, uncached run of `folder` against the fake server at `base_url`."""
+    return Settings(
+        model="openai/bench",
+        base_url=base_url,
+        paths=[folder],
+        cache_mode="off",
+        cache=work / "unused.sqlite",
+        concurrency=concurrency,
+    )
+
+
 def client_bench(work: Path, docs: int, runs: int) -> None:
     """Figure 1: a whole dealx run against openai's own client at 100 ms latency."""
     folder = work / "docs-client"
     write_docs(folder, docs)
     latency, concurrency = 0.1, 50
     with ServerProcess(latency) as base_url:
-        settings = Settings(
-            model="openai/bench",
-            base_url=base_url,
-            paths=[folder],
-            cache_mode="off",
-            cache=work / "unused.sqlite",
-            concurrency=concurrency,
-        )
+        settings = live_settings(base_url, folder, work, concurrency)
         bodies = openai_bodies(settings, folder)
         dealx_run(settings, work / "warmup", docs)  # imports, first connection
         openai_client_run(base_url, bodies[:concurrency], concurrency)
@@ -218,14 +223,7 @@ def latency_bench(work: Path, docs: int, runs: int) -> None:
     write_docs(folder, docs)
     latency, concurrency = 1.0, 50
     with ServerProcess(latency) as base_url:
-        settings = Settings(
-            model="openai/bench",
-            base_url=base_url,
-            paths=[folder],
-            cache_mode="off",
-            cache=work / "unused.sqlite",
-            concurrency=concurrency,
-        )
+        settings = live_settings(base_url, folder, work, concurrency)
         times = interleaved(runs, dealx=lambda n: dealx_run(settings, work / f"slow-{n}", docs))
     ideal = docs / concurrency * latency
     ratio = statistics.median(times["dealx"]) / ideal

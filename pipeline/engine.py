@@ -53,11 +53,6 @@ class DocumentOutcome:
     # Columns of documents.csv beyond the stats (a batch run's request counts).
     extra_columns: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def ok(self) -> bool:
-        """Whether the document was extracted."""
-        return self.error is None
-
 
 def source_id(source: Source) -> str:
     """The document id of a source: the file stem, or the Document's own id."""
