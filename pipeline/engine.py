@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pipeline.budget import Budget, Spend, estimate
+from pipeline.extraction.call_estimate import CallEstimate, estimate_calls
 from pipeline.extraction.documents import Document, read_document, text_sha256
 from pipeline.extraction.extractor import DocStats, Extractor
 from pipeline.extraction.grounding import Finding, ground
@@ -153,19 +154,49 @@ class Session:
         return source, need if budget.reserve(need) else None
 
     async def stream(
-        self, sources: Iterable[Source], budget: Budget | None = None
+        self,
+        sources: Iterable[Source],
+        budget: Budget | None = None,
+        on_start: Callable[[str, CallEstimate], None] | None = None,
     ) -> AsyncIterator[DocumentOutcome]:
         """Outcomes in the order documents finish. A fixed pool of workers takes the sources
         in order, so only `concurrency` documents are read into memory or in flight at any
         time however long the batch. A run-fatal error stops new documents; those in flight
         finish and are yielded, then the error is raised. With a `budget`, a document starts
         only when its estimate fits; the first that does not stops the run the same way
-        (BudgetExceeded)."""
+        (BudgetExceeded). `on_start(doc_id, estimate)` is told, just before a document longer
+        than one chunk starts, about how many requests it will take; a shorter one costs a
+        stat() of its file at most."""
         pending = iter(sources)
         # Bounded: when the consumer (the run writer) falls behind, workers wait instead of
         # piling finished documents up in memory.
         outcomes: asyncio.Queue[DocumentOutcome | None] = asyncio.Queue(self.concurrency)
         fatal: list[DealxError] = []
+
+        async def announce(source: Source, on_start: Callable[[str, CallEstimate], None]) -> None:
+            chunk_chars = self.extractor.max_chunk_chars
+            if isinstance(source, Document):
+                text = source.text
+            else:
+                try:
+                    # Bytes are at least as many as characters: a file this small is short.
+                    if source.stat().st_size <= chunk_chars:
+                        return
+                    # Read again by extract_one, which keeps failing an unreadable file as
+                    # its outcome; a second read of a long article costs little beside the
+                    # count of its questions.
+                    text = read_document(source).text
+                except Exception:
+                    return
+            if len(text) <= chunk_chars:
+                return
+            # On a thread: counting a huge article's candidates must not stall the answers
+            # the other workers are waiting for.
+            found = await asyncio.to_thread(
+                estimate_calls, text, chunk_chars, self.settings.strategy
+            )
+            if found is not None:
+                on_start(source_id(source), found)
 
         async def worker() -> None:
             for source in pending:
@@ -184,6 +215,8 @@ class Session:
                         )
                         return
                     held = reserved
+                if on_start is not None:
+                    await announce(source, on_start)
                 try:
                     outcome = await self.extract_one(source)
                 except DealxError as stop:

@@ -25,7 +25,7 @@ class Settings:
 
     model: str = "local/smollm2-135m"
     base_url: str | None = None
-    prompt: str | None = None  # default: extract_v1 (plain) or constrained_v2 (constrained)
+    prompt: str | None = None  # default: extract_v2 (plain) or constrained_v2 (constrained)
     cache: Path = Path(".dealx/cache.sqlite")
     cache_mode: CacheMode = "readwrite"
     # None: the provider's default (pipeline.providers.register): constrained for the embedded
@@ -39,6 +39,10 @@ class Settings:
     transport_attempts: int = 5
     transport_max_wait_s: float = 60.0
     max_tokens: int = 1024
+    # Sampling: 0.0 decodes greedily, so a rerun gives the same answer; above 0 the seed picks
+    # one of the answers the model could give (dealx extract --repeat varies it per sample).
+    temperature: float = 0.0
+    seed: int = 0
     context_tokens: int = 8192
     runs_dir: Path = Path("runs")
     # Budgets of a run (all its invocations together); None: no cap.
@@ -51,7 +55,7 @@ class Settings:
     @property
     def prompt_name(self) -> str:
         """The prompt template: as set, else the strategy's default."""
-        return self.prompt or ("constrained_v2" if self.strategy == "constrained" else "extract_v1")
+        return self.prompt or ("constrained_v2" if self.strategy == "constrained" else "extract_v2")
 
     def __post_init__(self) -> None:
         if self.strategy is None:
@@ -68,6 +72,10 @@ class Settings:
             if value not in get_args(kind):
                 choices = " | ".join(get_args(kind))
                 raise ConfigError(f"{name}: {value!r} is not one of {choices}")
+        # A float always: an int 0 would hash differently in the cache key than 0.0.
+        object.__setattr__(self, "temperature", float(self.temperature))
+        if self.temperature < 0:
+            raise ConfigError(f"temperature: must not be negative, got {self.temperature}")
         if self.concurrency < 1:
             raise ConfigError(f"concurrency: must be at least 1, got {self.concurrency}")
         if self.limit is not None and self.limit < 1:

@@ -121,7 +121,7 @@ class Money(Record):
 
 
 class Company(Record):
-    """An organisation named in the article."""
+    """An organization named in the article."""
 
     name: str = Field(min_length=1, description="The name the article uses most.")
     aliases: list[str] = Field(
@@ -136,7 +136,7 @@ class Company(Record):
 
 
 class Role(Record):
-    """A title a person holds (or will hold) at an organisation."""
+    """A title a person holds (or will hold) at an organization."""
 
     title: str = Field(min_length=1)
     organization: str | None = None

@@ -231,6 +231,25 @@ class RecordedRequest:
         return messages_text(self.body)
 
 
+VOLATILE_HEADERS = ("user-agent", "x-stainless-", "content-length")
+
+
+def wire(request: RecordedRequest) -> dict[str, Any]:
+    """A request as the server saw it, without headers that differ between two calls."""
+    headers = {
+        name: value
+        for name, value in request.headers.items()
+        if not name.startswith(VOLATILE_HEADERS)
+    }
+    return {
+        "method": request.method,
+        "path": request.path,
+        "query": request.query,
+        "headers": headers,
+        "body": request.body,
+    }
+
+
 class FakeOpenAI:
     """An OpenAI-compatible server on ``127.0.0.1:<free port>`` run in a daemon thread.
 

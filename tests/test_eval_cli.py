@@ -60,7 +60,7 @@ def make_run(
     (run / "errors.jsonl").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     manifest = {
         "model": f"local/{name}",
-        "prompt": "extract_v1",
+        "prompt": "extract_v2",
         "started_at": started_at,
         "finished_at": started_at,
         "documents": {"ok": len(records)},  # other keys are ignored
@@ -211,8 +211,8 @@ def test_runs_lists_model_prompt_date_and_f1(tmp_path: Path, gold: Path, dealx: 
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert [(r["run"], r["model"], r["prompt"], r["latest"]) for r in rows] == [
-        ("a-run", "local/a-run", "extract_v1", False),
-        ("partial", "local/partial", "extract_v1", True),
+        ("a-run", "local/a-run", "extract_v2", False),
+        ("partial", "local/partial", "extract_v2", True),
     ]
     assert [r["f1"] for r in rows] == [1.0, pytest.approx(0.75)]
     # a-run has no support counts (grounding off): blank, not 0.
@@ -223,7 +223,7 @@ def test_runs_lists_model_prompt_date_and_f1(tmp_path: Path, gold: Path, dealx: 
     no_gold = "--gold", tmp_path / "nogold"
     table = dealx("runs", "--runs-dir", tmp_path / "runs", *no_gold, "--format", "markdown")
     assert table.returncode == 0, table.stderr
-    assert "| a-run | False | local/a-run | extract_v1 |" in table.stdout
+    assert "| a-run | False | local/a-run | extract_v2 |" in table.stdout
 
 
 def test_wrong_values_fail_the_field_gates(tmp_path: Path, gold: Path, dealx: Dealx) -> None:

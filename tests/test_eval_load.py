@@ -30,7 +30,7 @@ def test_load_run_reads_records_errors_and_manifest(tmp_path: Path) -> None:
     write(tmp_path / "records" / "d4.json", json.dumps({**RECORD, "doc_id": "other"}))
     errors = [{"doc_id": "d5", "reason": "timeout"}, {"doc_id": "d1", "reason": "retried"}]
     write(tmp_path / "errors.jsonl", "\n".join(json.dumps(e) for e in errors) + "\n\n")
-    manifest = {"model": "local/smollm2-135m", "prompt": "extract_v1", "extra": [1]}
+    manifest = {"model": "local/smollm2-135m", "prompt": "extract_v2", "extra": [1]}
     write(tmp_path / "manifest.json", json.dumps(manifest))
     run = load_run(tmp_path)
     assert list(run.predictions) == ["d1"]  # a record file beats an older error line

@@ -666,12 +666,12 @@ def test_latest_points_at_the_newest_run_in_the_runs_folder_only(tmp_path: Path)
     with FakeOpenAI(Reply(ANSWER)) as server:
         settings = fake_settings(server.base_url, tmp_path, runs_dir=runs)
         first = default_run_dir(runs, settings.model, settings.prompt_name, now=started)
-        assert first == runs / "openai-fake-model-extract_v1-20260611T093005Z"
+        assert first == runs / "openai-fake-model-extract_v2-20260611T093005Z"
         extract_in_process(settings, first)
         # Started in the same second: a fresh name, not the first run's folder (whose documents
         # would all be skipped as done).
         second = default_run_dir(runs, settings.model, settings.prompt_name, now=started)
-        assert second == runs / "openai-fake-model-extract_v1-20260611T093005Z-2"
+        assert second == runs / "openai-fake-model-extract_v2-20260611T093005Z-2"
         manifest = extract_in_process(settings, second)
         assert manifest["documents"]["skipped_already_done"] == 0
         assert (runs / "latest").readlink() == Path(second.name)
@@ -692,8 +692,8 @@ def test_manifest_records_what_the_run_was(tmp_path: Path) -> None:
     assert on_disk == manifest
     assert manifest["model"] == "openai/gpt-4o-mini"
     assert manifest["base_url"] == server.base_url
-    assert manifest["prompt"] == "extract_v1"
-    assert manifest["prompt_sha256"] == load_prompt("extract_v1").sha256
+    assert manifest["prompt"] == "extract_v2"
+    assert manifest["prompt_sha256"] == load_prompt("extract_v2").sha256
     assert manifest["schema_sha256"] == schema_sha256(ArticleExtraction)
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
     assert manifest["git_commit"] == (head.stdout.strip() if head.returncode == 0 else None)

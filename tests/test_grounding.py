@@ -4,6 +4,10 @@ value, stakes, dates at their granularity, titles); strict drops, flag marks, of
 
 from __future__ import annotations
 
+import random
+import unicodedata
+from array import array
+
 import pytest
 
 from pipeline.extraction.grounding import Article, ground, normalize
@@ -53,6 +57,49 @@ def test_normalize_keeps_an_offset_per_character() -> None:
     assert normalized == "a fi'"
     # "fi" both come from the ligature at offset 3; the sentinel is the text's length.
     assert list(index) == [0, 1, 3, 3, 4, 5]
+
+
+def normalize_per_character(text: str) -> tuple[str, array[int]]:
+    """The definition `normalize` is checked against: its earlier code, a character at a time."""
+    quotes = str.maketrans({"‘": "'", "’": "'", "‚": "'", "“": '"', "”": '"', "„": '"', "′": "'"})
+    chars: list[str] = []
+    index = array("L")
+    for offset, original in enumerate(text):
+        if original < "\x80":
+            expanded = original.lower()
+        else:
+            expanded = unicodedata.normalize("NFKC", original).translate(quotes).casefold()
+        for char in expanded:
+            if char.isspace():
+                if not chars or chars[-1] == " ":
+                    continue
+                char = " "
+            chars.append(char)
+            index.append(offset)
+    index.append(len(text))
+    return "".join(chars), index
+
+
+# ASCII letters, digits and punctuation; every ASCII whitespace (\x1c-\x1f are whitespace to
+# str.isspace); and non-ASCII that NFKC expands, maps to whitespace or to quotes: NBSP, the
+# ideographic and em spaces, line and paragraph separators, NEL, curly quotes, the "fi"
+# ligature, fullwidth letters, a diaeresis (NFKC: a space and a combining mark), Greek capital
+# sigma (case-folded), the German sharp s ("ss"), and text outside the Basic Multilingual Plane.
+ALPHABET = (
+    "aZ09 .,'\"-$%"
+    "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f  "
+    "\u00a0\u3000\u2003\u2028\u2029\u0085"
+    "\u2018\u2019\u201a\u201c\u201d\u201e\u2032"
+    "\ufb01\uff21\uff11\u00a8\u03a3\u00df\u00e9\U0001d400"
+)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_normalize_equals_the_per_character_definition(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(500):
+        text = "".join(rng.choices(ALPHABET, k=rng.randrange(0, 40)))
+        assert normalize(text) == normalize_per_character(text), repr(text)
 
 
 def test_fuzzy_match_above_threshold() -> None:

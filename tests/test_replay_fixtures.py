@@ -42,7 +42,7 @@ def replay(tmp_path: Path, name: str, strategy: str) -> Finished:
 def test_every_seed_has_recorded_real_responses_for_both_strategies() -> None:
     entries = [read_entry(path) for path in sorted(FIXTURES.glob("*.json"))]
     seeds = [seed.stem for seed in SEEDS]
-    plain = [e.doc_id for e in entries if e.request["prompt"] == "extract_v1"]
+    plain = [e.doc_id for e in entries if e.request["prompt"] == "extract_v2"]
     constrained = {e.doc_id for e in entries if e.request["prompt"] == "constrained_v2"}
     assert sorted(plain) == seeds and sorted(constrained) == seeds
     for entry in entries:
@@ -68,7 +68,7 @@ def test_replay_is_offline_and_identical_on_two_runs(tmp_path: Path, strategy: s
         b = (tmp_path / "b" / "records" / f"{seed.stem}.json").read_text()
         assert a == b
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
-    prompt = "extract_v1" if strategy == "plain" else "constrained_v2"
+    prompt = "extract_v2" if strategy == "plain" else "constrained_v2"
     recorded = [read_entry(path) for path in FIXTURES.glob("*.json")]
     assert manifest["cache_misses"] == 0
     assert manifest["cache_hits"] == sum(e.request["prompt"] == prompt for e in recorded)

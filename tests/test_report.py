@@ -114,7 +114,7 @@ def write_run(run_dir: Path, predictions: list[DocumentExtraction], errors: dict
         (run_dir / "records" / f"{doc.doc_id}.json").write_text(doc.model_dump_json(indent=2))
     lines = [json.dumps({"doc_id": doc_id, "reason": reason}) for doc_id, reason in errors.items()]
     (run_dir / "errors.jsonl").write_text("".join(f"{line}\n" for line in lines))
-    manifest = {"model": "test/model", "prompt": "extract_v1", "grounding": "flag"}
+    manifest = {"model": "test/model", "prompt": "extract_v2", "grounding": "flag"}
     (run_dir / "manifest.json").write_text(json.dumps(manifest))
 
 

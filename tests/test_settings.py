@@ -39,6 +39,15 @@ def test_paths_from_environment(tmp_path: Path) -> None:
     assert settings.paths == [Path("a"), Path("b")]
 
 
+def test_temperature_and_seed_from_pyproject_and_environment(tmp_path: Path) -> None:
+    pyproject = write_pyproject(tmp_path, "temperature = 1\nseed = 7")
+    settings = load_settings({}, pyproject=pyproject, environ={"DEALX_SEED": "11"})
+    assert (settings.temperature, settings.seed) == (1.0, 11)
+    assert isinstance(settings.temperature, float)  # TOML's 1 is the float of the cache key
+    default = load_settings({}, pyproject=tmp_path / "none.toml", environ={})
+    assert (default.temperature, default.seed) == (0.0, 0)
+
+
 @pytest.mark.parametrize(
     ("table", "environ", "message"),
     [
@@ -53,6 +62,8 @@ def test_paths_from_environment(tmp_path: Path) -> None:
         ),
         ('model = "gpt-4o"', {}, "is not provider/model"),
         ("concurrency = 0", {}, "concurrency: must be at least 1"),
+        ("temperature = -0.5", {}, "temperature: must not be negative, got -0.5"),
+        ("", {"DEALX_SEED": "lucky"}, "seed: cannot read 'lucky'"),
     ],
 )
 def test_bad_settings_are_config_errors(

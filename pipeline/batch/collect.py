@@ -19,11 +19,10 @@ from pipeline.batch.ledger import Ledger, Part
 from pipeline.engine import Session
 from pipeline.extraction.documents import read_document
 from pipeline.failures import describe_failure, redact
-from pipeline.store.cache import CacheEntry
+from pipeline.store.cache import CacheEntry, row_of
 
 EXPIRED_CODE = "batch_expired"
-# Response models whose async-validator check has passed, kept for the most recent ones.
-# Rows written to the ledger per transaction while a result file is read.
+# Rows written to the ledger (and entries to the cache) per transaction.
 CHUNK = 5_000
 
 
@@ -119,18 +118,18 @@ def validate_answers(ledger: Ledger, session: Session) -> int:
     assert cache is not None  # a batch run always has a cache (checked when it is submitted)
     done = 0
     updates: list[tuple[str, str, str | None, str | None]] = []
-    entries: list[CacheEntry] = []
+    rows: list[tuple[Any, ...]] = []
 
     def flush() -> None:
         # The cache first: a crash between the two leaves answers cached but still
         # "answered", which the next collect validates again, never the reverse.
-        cache.put_many(entries)
+        cache.put_rows(rows)
         ledger.settle(updates)
-        entries.clear()
+        rows.clear()
         updates.clear()
 
     for doc_id in ledger.doc_ids_with(("answered",)):
-        answered = {cid for cid, status, *_ in ledger.doc_requests(doc_id) if status == "answered"}
+        answered = ledger.answers(doc_id)
         done += len(answered)
         path = ledger.doc_path(doc_id)
         try:
@@ -139,12 +138,13 @@ def validate_answers(ledger: Ledger, session: Session) -> int:
             requests, reason = [], f"cannot read the article again: {describe_failure(exc)}"
         else:
             reason = "the article changed since the batch was submitted"
+        created_at = datetime.now(UTC).isoformat(timespec="seconds")
         for request in requests:
             key = request.cache_key()
             if key not in answered:
                 continue
-            answered.discard(key)
-            body, batch_id = ledger.answer(key)
+            text, batch_id = answered.pop(key)
+            body = json.loads(text) if text else None
             try:
                 completion = ChatCompletion.model_validate(body)
                 parsed = parse_answer(completion, request.response_model)
@@ -152,25 +152,27 @@ def validate_answers(ledger: Ledger, session: Session) -> int:
                 updates.append((key, "invalid", "batch", describe_failure(exc)))
                 continue
             usage = completion.usage
-            entries.append(
-                CacheEntry(
-                    key=key,
-                    doc_id=doc_id,
-                    request=request.describe(),
-                    raw_response=body,
-                    record=parsed.model_dump(mode="json"),
-                    prompt_tokens=usage.prompt_tokens if usage else 0,
-                    completion_tokens=usage.completion_tokens if usage else 0,
-                    latency_s=0.0,
-                    created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                    server_model=completion.model,
-                    reasks=0,
-                    transport_retries=0,
-                    provenance={
-                        **extractor.provenance,
-                        "recorded_by": "dealx batch",
-                        "batch_id": batch_id,
-                    },
+            rows.append(
+                row_of(
+                    CacheEntry(
+                        key=key,
+                        doc_id=doc_id,
+                        request=request.describe(),
+                        raw_response=body,
+                        record=parsed.model_dump(mode="json"),
+                        prompt_tokens=usage.prompt_tokens if usage else 0,
+                        completion_tokens=usage.completion_tokens if usage else 0,
+                        latency_s=0.0,
+                        created_at=created_at,
+                        server_model=completion.model,
+                        reasks=0,
+                        transport_retries=0,
+                        provenance={
+                            **extractor.provenance,
+                            "recorded_by": "dealx batch",
+                            "batch_id": batch_id,
+                        },
+                    )
                 )
             )
             updates.append((key, "ok", "batch", None))

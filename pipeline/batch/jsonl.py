@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -13,12 +12,10 @@ import instructor
 
 from pipeline.batch.ledger import Ledger
 from pipeline.extraction.request import ModelRequest
-from pipeline.providers.base import json_schema_response_format
+from pipeline.providers.structured import ResponseFormats
 from schemas.errors import ConfigError
 
 CHAT_URL = "/v1/chat/completions"
-# Request templates kept (one per response schema; a constrained run has many).
-KEPT_TEMPLATES = 256
 
 
 @dataclass(frozen=True)
@@ -34,29 +31,19 @@ OPENAI_LIMITS = Limits()
 
 class RequestBodies:
     """Chat-completions bodies of requests as the live path sends them: the messages, the
-    model and decoding parameters, the `json_schema` response_format that instructor's
-    JSON_SCHEMA mode adds for the response model, and the provider's extra body on top (which
-    the openai client merges the same way). tests/test_batch.py checks that the lines equal
-    the requests a live run sends.
-
-    The response_format depends on the response model alone, so it is built once per schema
-    (among the most recent)."""
+    model and decoding parameters, the `json_schema` response_format of the response model
+    (the one a live call sends, built once per schema), and the provider's extra body on top
+    (which the openai client merges the same way). tests/test_batch.py checks that the lines
+    equal the requests a live run sends."""
 
     def __init__(self) -> None:
-        self._formats: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._formats = ResponseFormats()
 
     def __call__(self, request: ModelRequest) -> dict[str, Any]:
         settings = request.settings
         if settings.mode is not instructor.Mode.JSON_SCHEMA:
             raise ConfigError(f"batch: instructor mode {settings.mode.value} is not supported")
-        response_format = self._formats.get(request.schema_sha256)
-        if response_format is None:
-            response_format = json_schema_response_format(request.response_model)
-            self._formats[request.schema_sha256] = response_format
-            if len(self._formats) > KEPT_TEMPLATES:
-                self._formats.popitem(last=False)
-        else:
-            self._formats.move_to_end(request.schema_sha256)
+        response_format = self._formats.get(request.response_model, request.schema_sha256)
         return {
             "messages": request.messages,
             "model": settings.model,

@@ -218,16 +218,17 @@ class Ledger:
             (doc_id,),
         ).fetchall()
 
-    def answer(self, custom_id: str) -> tuple[dict[str, Any] | None, str | None]:
-        """A downloaded answer's body and the id of the batch that returned it."""
-        row = self.db.execute(
-            "SELECT r.answer, p.batch_id FROM requests r LEFT JOIN parts p USING (part) "
-            "WHERE r.custom_id = ?",
-            (custom_id,),
-        ).fetchone()
-        if row is None:
-            return None, None
-        return (json.loads(row[0]) if row[0] else None), row[1]
+    def answers(self, doc_id: str) -> dict[str, tuple[str, str | None]]:
+        """The downloaded, not yet validated answers of a document's requests: the body (as
+        JSON text) and the id of the batch that returned it, by custom_id; one query a
+        document, not one an answer."""
+        rows = self.db.execute(
+            "SELECT r.custom_id, r.answer, p.batch_id FROM doc_requests d "
+            "JOIN requests r USING (custom_id) LEFT JOIN parts p USING (part) "
+            "WHERE d.doc_id = ? AND r.status = 'answered'",
+            (doc_id,),
+        )
+        return {custom_id: (answer, batch_id) for custom_id, answer, batch_id in rows}
 
     def settle(self, updates: Iterable[tuple[str, str, str | None, str | None]]) -> None:
         """Set (custom_id, status, via, reason) of answered requests; drops the stored answer."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +30,7 @@ from pipeline.extraction.documents import list_documents, read_document
 from pipeline.extraction.extractor import DocStats
 from pipeline.failures import describe_failure, fatal_for_run
 from pipeline.pricing import Price, parse_prices
-from pipeline.runner import RunWriter, run_spend
+from pipeline.runner import RunWriter, run_spend, write_outcomes
 from pipeline.settings import Settings
 from pipeline.store.run_dir import record_path
 from pipeline.store.run_lock import run_dir_lock
@@ -545,20 +545,19 @@ async def _write(
         doc_id for doc_id, _, _ in ledger.docs() if record_path(run_dir, doc_id).exists()
     )
     written = 0
-    async with replay:
-        if live is not None:
-            async with live:
-                async for outcome in _outcomes(ledger, run_dir, replay, live):
-                    writer.add(_account(ledger, outcome))
-                    written += 1
-                    if on_progress is not None:
-                        on_progress("records", written, 0)
-        else:
-            async for outcome in _outcomes(ledger, run_dir, replay, None):
-                writer.add(_account(ledger, outcome))
-                written += 1
-                if on_progress is not None:
-                    on_progress("records", written, 0)
+
+    def progress() -> None:
+        nonlocal written
+        written += 1
+        if on_progress is not None:
+            on_progress("records", written, 0)
+
+    async with replay, live if live is not None else nullcontext():
+        outcomes = _outcomes(ledger, run_dir, replay, live)
+        # The ledger is read here, on the event loop: only the files are written on the
+        # writer thread.
+        accounted = (_account(ledger, outcome) async for outcome in outcomes)
+        await write_outcomes(writer, accounted, progress)
     # The live session's calls (retries) are counted in the documents' own stats.
     status = _status(ledger, run_dir)
     extra = {"batch": status.to_json()}

@@ -17,7 +17,7 @@ from pipeline.cli.terminal import stderr as err_console
 from pipeline.cli.terminal import stdout as console
 from pipeline.extraction.documents import STDIN_ID
 from pipeline.settings import Settings
-from schemas.errors import EXIT_FAILED, EXIT_INTERRUPTED, DealxError, InputError
+from schemas.errors import EXIT_FAILED, EXIT_INTERRUPTED, ConfigError, DealxError, InputError
 
 # Every command imports what it works with when it runs, so that `dealx --help` and
 # `dealx --version` answer without loading openai, instructor, pandas or scipy.
@@ -122,7 +122,7 @@ def extract(
         str | None,
         typer.Option(
             help="Prompt template name.",
-            show_default="extract_v1 (plain), constrained_v2 (constrained)",
+            show_default="extract_v2 (plain), constrained_v2 (constrained)",
         ),
     ] = None,
     cache: Annotated[
@@ -190,6 +190,30 @@ def extract(
     ] = False,
     wait: batch_commands.WaitOpt = True,
     poll_seconds: batch_commands.PollOpt = batch_commands.DEFAULT_POLL_S,
+    temperature: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Sampling temperature; 0 decodes greedily (the same answer every time).",
+            show_default=_DEFAULTS["temperature"],
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Sampling seed sent with every request (part of its cache key).",
+            show_default=_DEFAULTS["seed"],
+        ),
+    ] = None,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Extract N samples, with seeds S, S+1, ..., S+N-1, into RUN_DIR/sample-1 ... "
+            "RUN_DIR/sample-N and print their stability against gold/; needs --temperature "
+            "above 0.",
+        ),
+    ] = 1,
 ) -> None:
     """Extract deals, companies and people from articles into a run directory.
 
@@ -215,8 +239,17 @@ def extract(
             "grounding": grounding,
             "max_cost_usd": max_cost_usd,
             "budget_tokens": budget_tokens,
+            "temperature": temperature,
+            "seed": seed,
         }
     )
+    if repeat > 1 and batch:
+        raise ConfigError("--repeat sends live requests; it cannot be combined with --batch")
+    if repeat > 1 and settings.temperature == 0:
+        raise ConfigError(
+            f"--repeat {repeat} at temperature 0: every sample would be the same greedy "
+            "answer; set --temperature above 0 (e.g. 0.7)"
+        )
     run_dir = out or default_run_dir(settings.runs_dir, settings.model, settings.prompt_name)
     if batch:
         if stdin:
@@ -231,10 +264,50 @@ def extract(
         sources = [read_stream(sys.stdin.buffer, doc_id)]
     # Without --out, the same command would start a new run directory instead of resuming.
     again = "the same command" if out else f"the same command with --out {run_dir}"
-    manifest = _extract_with_progress(settings, run_dir, sources, again)
-    print_run_summary(run_dir, manifest)
-    if manifest["documents"]["failed"]:
+    if repeat > 1:
+        failed = _extract_samples(settings, run_dir, repeat, sources, again)
+    else:
+        manifest = _extract_with_progress(settings, run_dir, sources, again)
+        print_run_summary(run_dir, manifest)
+        failed = bool(manifest["documents"]["failed"])
+    if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _extract_samples(
+    settings: Settings,
+    run_dir: Path,
+    repeat: int,
+    sources: list[Any] | None,
+    again: str,
+) -> bool:
+    """`extract --repeat N`: sample k, at seed S+k-1, into RUN_DIR/sample-k, then the samples'
+    stability against gold/ (as `dealx stability` prints it); returns whether a document
+    failed in any sample."""
+    from dataclasses import replace
+
+    samples = [run_dir / f"sample-{number}" for number in range(1, repeat + 1)]
+    failed = False
+    for offset, sample_dir in enumerate(samples):
+        sample = replace(settings, seed=settings.seed + offset)
+        err_console.print(
+            f"extract: sample {offset + 1} of {repeat} (seed {sample.seed}) into {sample_dir}"
+        )
+        manifest = _extract_with_progress(sample, sample_dir, sources, again)
+        print_run_summary(sample_dir, manifest)
+        failed = failed or bool(manifest["documents"]["failed"])
+    gold = Path("gold")
+    # The samples are written whatever the gold says: a missing or unrelated gold only means
+    # no table, and the hint says how to score them against other gold.
+    hint = f"dealx stability {run_dir}/sample-* --gold GOLD_DIR scores them"
+    if not gold.is_dir():
+        err_console.print(f"dealx: no stability table: no {gold}/ folder here; {hint}")
+        return failed
+    try:
+        eval_commands.stability(samples, gold, OutputFormat.table)
+    except InputError as exc:
+        err_console.print(f"dealx: no stability table: {exc}; {hint}")
+    return failed
 
 
 def _extract_with_progress(
@@ -245,13 +318,11 @@ def _extract_with_progress(
 ) -> dict[str, Any]:
     """extract_run with its progress on stderr; a Ctrl-C ends it with exit 130 and a hint."""
     from pipeline.cli.progress import ExtractProgress
-    from pipeline.providers.base import quiet_instructor_retry_logs
     from pipeline.runner import extract_run
 
-    quiet_instructor_retry_logs()  # each failure is reported once, in errors.jsonl
     try:
         with ExtractProgress(err_console) as progress:
-            return extract_run(settings, run_dir, progress.update, sources)
+            return extract_run(settings, run_dir, progress.update, sources, progress.start)
     except KeyboardInterrupt:
         err_console.print(f"dealx: interrupted; rerun {again} to resume")
         raise typer.Exit(EXIT_INTERRUPTED) from None

@@ -19,6 +19,7 @@ from pipeline.extraction.prompts import PromptTemplate
 from pipeline.extraction.request import ModelRequest, RequestSettings
 from pipeline.extraction.response import ArticleExtraction
 from pipeline.providers import Provider
+from pipeline.providers.structured import ResponseFormats, ask_structured
 from pipeline.providers.transport import CallCounters, current_counters
 from pipeline.settings import Settings
 from pipeline.store.cache import CachedAnswer, CacheEntry, ResponseCache
@@ -170,8 +171,6 @@ def _provenance() -> dict[str, str]:
 class Extractor:
     """Turns documents into validated extractions, answering from the cache where it can."""
 
-    decoding_defaults: dict[str, Any] = {"temperature": 0.0, "seed": 0}  # noqa: RUF012
-
     def __init__(
         self,
         settings: Settings,
@@ -189,7 +188,13 @@ class Extractor:
             base_url=endpoint.cache_base_url,
             mode=endpoint.mode,
             prompt=prompt,
-            decoding={**self.decoding_defaults, "max_tokens": settings.max_tokens},
+            # Every existing cache key was made with this dict in this order; the defaults
+            # (temperature 0.0, seed 0) must keep making it.
+            decoding={
+                "temperature": settings.temperature,
+                "seed": settings.seed,
+                "max_tokens": settings.max_tokens,
+            },
         )
         self.plain_extra_body = endpoint.extra_body(ArticleExtraction)
         prompt_tokens = len(prompt.system + prompt.user) // 3
@@ -198,6 +203,7 @@ class Extractor:
         )
         self.provenance = _provenance()
         self.schemas_used: set[str] = set()
+        self.response_formats = ResponseFormats()
 
     def requests_for(self, document: Document) -> tuple[list[ModelRequest], dict[str, Any] | None]:
         """All the requests for one document (see `iter_requests`) and, for the constrained
@@ -286,24 +292,28 @@ class Extractor:
         return entry.answer, False
 
     async def _call_model(self, request: ModelRequest, key: str, stats: DocStats) -> CacheEntry:
-        client = await self.endpoint.client()
+        create = await self.endpoint.chat_create()
         settings = request.settings
         counters = CallCounters()
         token = current_counters.set(counters)
         started = time.perf_counter()
         try:
-            parsed, completion = await client.chat.completions.create_with_completion(
+            answer = await ask_structured(
+                create,
                 model=settings.model,
-                messages=request.messages,  # type: ignore[arg-type]
+                messages=request.messages,
                 response_model=request.response_model,
                 max_retries=self.settings.max_retries,
+                response_format=self.response_formats.get(
+                    request.response_model, request.schema_sha256
+                ),
                 extra_body=request.extra_body or None,
                 **settings.decoding,
             )
         except BaseException as exc:
             stats.transport_retries += counters.transport_retries
             stats.reasks += max(0, counters.model_calls - 1)
-            # Answers that never validated were still billed: instructor sums their usage.
+            # Answers that never validated were still billed.
             usage = getattr(exc, "total_usage", None)
             stats.prompt_tokens += getattr(usage, "prompt_tokens", 0) or 0
             stats.completion_tokens += getattr(usage, "completion_tokens", 0) or 0
@@ -313,15 +323,15 @@ class Extractor:
         finally:
             current_counters.reset(token)
         latency = time.perf_counter() - started
-        usage = completion.usage
+        completion = answer.completion
         return CacheEntry(
             key=key,
             doc_id=request.doc_id,
             request=request.describe(),
             raw_response=completion.model_dump(mode="json"),
-            record=parsed.model_dump(mode="json"),
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
+            record=answer.parsed.model_dump(mode="json"),
+            prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens,
             latency_s=round(latency, 4),
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             server_model=completion.model,

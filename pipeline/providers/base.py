@@ -3,13 +3,13 @@
 A provider says how to reach its server (and starts it when dealx runs it), how constrained
 decoding is asked for (the extra request body for a response model), what the endpoint can
 take (capabilities) and what it costs. Every provider speaks the OpenAI chat-completions API,
-so they share one client: AsyncOpenAI under instructor, with dealx's retrying transport.
+so they share one client: AsyncOpenAI with dealx's retrying transport, asked for structured
+answers by pipeline.providers.structured.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -23,33 +23,11 @@ from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 
 from pipeline.pricing import Price
-from pipeline.providers.transport import RetryingTransport, current_counters
+from pipeline.providers.transport import RetryingTransport
 from schemas.errors import ConfigError, DealxError
 
 if TYPE_CHECKING:  # settings resolve their default strategy through the providers
     from pipeline.settings import Settings, Strategy
-
-# instructor logs each failed attempt and the final failure at ERROR on this logger; with no
-# logging configured, Python prints that to stderr. The library leaves logging to the program
-# that uses it; the dealx command, which reports every failure in errors.jsonl already, calls
-# `quiet_instructor_retry_logs` for its own process.
-INSTRUCTOR_RETRY_LOGGER = "instructor.v2.retry"
-
-
-class _OutsideDealxCalls(logging.Filter):
-    """Passes a record unless it was logged inside a dealx model call (the call's counters
-    are set in a context variable then)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return current_counters.get() is None
-
-
-def quiet_instructor_retry_logs() -> None:
-    """For an application that reports failures itself (the dealx command): drop instructor's
-    retry logs of dealx's own model calls; its logs for any other code still pass."""
-    logger = logging.getLogger(INSTRUCTOR_RETRY_LOGGER)
-    if not any(isinstance(f, _OutsideDealxCalls) for f in logger.filters):
-        logger.addFilter(_OutsideDealxCalls())
 
 
 @dataclass(frozen=True)
@@ -86,7 +64,8 @@ class Provider(ABC):
     def __init__(self, settings: Settings, model: str) -> None:
         self.settings = settings
         self.model = model
-        self._client: instructor.AsyncInstructor | None = None
+        self._client: AsyncOpenAI | None = None
+        self._create: Callable[..., Awaitable[ChatCompletion]] | None = None
         self._lock = asyncio.Lock()
 
     # -- what subclasses define -----------------------------------------------------------
@@ -154,8 +133,8 @@ class Provider(ABC):
         """Requests the endpoint serves at once (None: no limit of its own)."""
         return self.capabilities.max_concurrency
 
-    async def client(self) -> instructor.AsyncInstructor:
-        """The instructor client, created (and the server started) once."""
+    async def client(self) -> AsyncOpenAI:
+        """The openai client, created (and the server started) once."""
         async with self._lock:
             if self._client is None:
                 # Blocking on purpose: every document waits for this anyway, and starting a
@@ -163,29 +142,32 @@ class Provider(ABC):
                 self._client = self._connect()
             return self._client
 
-    def _connect(self) -> instructor.AsyncInstructor:
+    async def chat_create(self) -> Callable[..., Awaitable[ChatCompletion]]:
+        """`chat.completions.create` of this provider's client, as dealx posts it (see
+        `chat_completion_poster`)."""
+        if self._create is None:
+            self._create = chat_completion_poster(await self.client())
+        return self._create
+
+    def _connect(self) -> AsyncOpenAI:
         base_url = self.start()
         timeout = self.settings.timeout_s
         transport = RetryingTransport(
             attempts=self.settings.transport_attempts, max_wait_s=self.settings.transport_max_wait_s
         )
-        openai_client = AsyncOpenAI(
+        return AsyncOpenAI(
             base_url=base_url,
             api_key=self.api_key(),
             max_retries=0,  # transport retries live in RetryingTransport only
             timeout=timeout,
             http_client=httpx.AsyncClient(transport=transport, timeout=timeout),
         )
-        create = instructor.patch(create=chat_completion_poster(openai_client), mode=self.mode)
-        return instructor.AsyncInstructor(
-            client=openai_client, create=create, mode=self.mode, provider=instructor.Provider.OPENAI
-        )
 
     async def close(self) -> None:
         """Close the client and stop what the provider started, whatever state the run is in."""
         try:
             if self._client is not None:
-                await self._client.client.close()  # type: ignore[union-attr]
+                await self._client.close()
         finally:
             self.stop()
 
@@ -204,7 +186,7 @@ def json_schema_response_format(
 
 
 def chat_completion_poster(client: AsyncOpenAI) -> Callable[..., Awaitable[ChatCompletion]]:
-    """The `create` instructor calls: POST /chat/completions through the openai client (its
+    """The `create` dealx calls: POST /chat/completions through the openai client (its
     auth, timeouts, error types and response parsing), sending what `chat.completions.create`
     sends for the same arguments (tests/test_providers.py compares the two on the wire).
 
