@@ -12,12 +12,14 @@ import instructor
 import pytest
 from instructor.core import IncompleteOutputException, InstructorRetryException
 from openai import AsyncOpenAI
-from pydantic import BaseModel
+from openai.types.chat import ChatCompletion
+from pydantic import BaseModel, ValidationError
 
+from pipeline.batch.collect import parse_answer
 from pipeline.extraction import constrained
 from pipeline.extraction.response import ArticleExtraction, schema_sha256
 from pipeline.providers.base import chat_completion_poster
-from pipeline.providers.structured import ResponseFormats, ask_structured
+from pipeline.providers.structured import ResponseFormats, ask_structured, validate_answer
 from tests.fake_openai import FakeOpenAI, RecordedRequest, Reply, Script, wire
 
 VALID = json.dumps(
@@ -181,3 +183,26 @@ def test_a_constrained_question_with_the_local_extra_body_is_sent_as_instructor_
     assert requests[2][0].body["response_format"] == extra_body["response_format"]
     assert isinstance(results[2][0], InstructorRetryException)
     assert errors(results[2][0]) == errors(results[0][0])
+
+
+def test_answers_are_validated_strictly_as_instructor_validates_them() -> None:
+    """A year sent as a string is refused (and re-asked), in a live call and in a batch
+    answer alike, since both read answers through validate_answer."""
+    lax = '{"companies": [{"name": "Meta", "founded_year": "2004"}]}'
+    results, requests = converse([reply(lax), reply(VALID)])
+    assert_same_conversation(requests)
+    assert len(requests[2]) == 2 and results[2][0] == results[0][0]
+    message = {"role": "assistant", "content": lax}
+    completion = ChatCompletion.model_validate(
+        {
+            "id": "c",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
+        }
+    )
+    with pytest.raises(ValidationError, match="founded_year"):
+        validate_answer(completion, ArticleExtraction)
+    with pytest.raises(ValidationError, match="founded_year"):
+        parse_answer(completion, ArticleExtraction)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from instructor.core import IncompleteOutputException
 from openai.types import Batch
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
@@ -19,6 +20,7 @@ from pipeline.batch.ledger import Ledger, Part
 from pipeline.engine import Session
 from pipeline.extraction.documents import read_document
 from pipeline.failures import describe_failure, redact
+from pipeline.providers.structured import validate_answer
 from pipeline.store.cache import CacheEntry, row_of
 
 EXPIRED_CODE = "batch_expired"
@@ -100,13 +102,13 @@ def read_results(ledger: Ledger, client: BatchClient, part: Part, batch: Batch) 
 
 
 def parse_answer(completion: ChatCompletion, model: type[BaseModel]) -> BaseModel:
-    """An answer in its response model, as instructor's JSON_SCHEMA mode reads a live one:
-    the message content validated as JSON against the model; an answer cut at max_tokens is
-    refused, as a live call refuses it."""
-    choice = completion.choices[0]
-    if choice.finish_reason == "length":
-        raise ValueError("output truncated at max_tokens (finish_reason=length); not parsed")
-    return model.model_validate_json(choice.message.content or "")
+    """An answer in its response model, validated exactly as a live answer is; an answer cut
+    at max_tokens is refused, as a live call refuses it."""
+    try:
+        return validate_answer(completion, model)
+    except IncompleteOutputException as exc:
+        message = "output truncated at max_tokens (finish_reason=length); not parsed"
+        raise ValueError(message) from exc
 
 
 def validate_answers(ledger: Ledger, session: Session) -> int:

@@ -89,13 +89,17 @@ class _Usage:
         )
 
 
-def _answer_text(completion: ChatCompletion) -> str:
+def validate_answer(completion: ChatCompletion, response_model: type[BaseModel]) -> BaseModel:
+    """A completion's answer in its response model, read as instructor's JSON_SCHEMA mode
+    reads it: the message content validated strictly as JSON. Raises IncompleteOutputException
+    for an answer cut at max_tokens, ValidationError for one that does not validate and
+    NoChoices for a completion without an answer."""
     if not completion.choices:
         raise NoChoices("the completion has no choices")
     choice = completion.choices[0]
     if choice.finish_reason == "length":
         raise IncompleteOutputException(last_completion=completion)
-    return choice.message.content or ""
+    return response_model.model_validate_json(choice.message.content or "", strict=True)
 
 
 def _reask_messages(completion: ChatCompletion, error: Exception) -> list[dict[str, Any]]:
@@ -143,8 +147,7 @@ async def ask_structured(
         completion = await create(**request)
         usage.add(completion)
         try:
-            text = _answer_text(completion)
-            parsed = response_model.model_validate_json(text, strict=True)
+            parsed = validate_answer(completion, response_model)
         except (ValidationError, NoChoices) as error:
             failed.append(FailedAttempt(attempt, error, completion))
             if attempt < attempts:
