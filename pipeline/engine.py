@@ -173,30 +173,29 @@ class Session:
         outcomes: asyncio.Queue[DocumentOutcome | None] = asyncio.Queue(self.concurrency)
         fatal: list[DealxError] = []
 
-        async def announce(source: Source, on_start: Callable[[str, CallEstimate], None]) -> None:
+        async def announce(source: Source, on_start: Callable[[str, CallEstimate], None]) -> Source:
+            """Tell `on_start` about a long document; returns the source to extract, the
+            document itself once read (so it is read once), else the source as given."""
             chunk_chars = self.extractor.max_chunk_chars
-            if isinstance(source, Document):
-                text = source.text
-            else:
+            if not isinstance(source, Document):
                 try:
                     # Bytes are at least as many as characters: a file this small is short.
                     if source.stat().st_size <= chunk_chars:
-                        return
-                    # Read again by extract_one, which keeps failing an unreadable file as
-                    # its outcome; a second read of a long article costs little beside the
-                    # count of its questions.
-                    text = read_document(source).text
+                        return source
+                    source = read_document(source)
                 except Exception:
-                    return
-            if len(text) <= chunk_chars:
-                return
+                    # extract_one reads it again and makes the failure its outcome.
+                    return source
+            if len(source.text) <= chunk_chars:
+                return source
             # On a thread: counting a huge article's candidates must not stall the answers
             # the other workers are waiting for.
             found = await asyncio.to_thread(
-                estimate_calls, text, chunk_chars, self.settings.strategy
+                estimate_calls, source.text, chunk_chars, self.settings.strategy
             )
             if found is not None:
-                on_start(source_id(source), found)
+                on_start(source.doc_id, found)
+            return source
 
         async def worker() -> None:
             for source in pending:
@@ -216,7 +215,7 @@ class Session:
                         return
                     held = reserved
                 if on_start is not None:
-                    await announce(source, on_start)
+                    source = await announce(source, on_start)
                 try:
                     outcome = await self.extract_one(source)
                 except DealxError as stop:
