@@ -32,12 +32,12 @@ from pipeline.extraction.extractor import DocStats
 from pipeline.extraction.request import strip_credentials
 from pipeline.pricing import Price, cost_usd
 from pipeline.settings import Settings
+from pipeline.store.row_spool import RowSpool
 from pipeline.store.run_dir import (
-    KeptRows,
-    add_rows,
+    ROW_TUPLE,
     append_jsonl,
+    iter_records,
     jsonl_text,
-    read_records,
     record_path,
     remove_stale_temp_files,
     table_rows,
@@ -49,24 +49,22 @@ from pipeline.store.run_dir import (
 )
 from pipeline.store.run_lock import run_dir_lock
 from schemas.errors import DealxError
-from schemas.records import Support
+from schemas.records import DocumentExtraction, Support
 
 
 @dataclass
 class RunTotals:
-    """Sums over the documents of one invocation."""
+    """Sums over the documents of one invocation; the rows of its tables wait in `spool`."""
 
     # repr=False: asyncio.run reprs its finished main task (whose result holds these totals)
-    # when it restores the SIGINT handler; a repr of thousands of rows took 0.3 s.
+    # when it restores the SIGINT handler; a repr of thousands of ids took 0.3 s.
     ok: list[str] = field(default_factory=list, repr=False)
     failed: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # already done by an earlier invocation
-    rows: list[dict[str, Any]] = field(default_factory=list, repr=False)  # documents.csv
-    tables: KeptRows = field(default_factory=dict, repr=False)  # the records' flat rows
     # Support counts summed by record type as documents arrive (not kept per document).
     support_sums: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
-    inputs: dict[str, dict[str, str | None]] = field(default_factory=dict, repr=False)
     stats: DocStats = field(default_factory=DocStats)
+    spool: RowSpool = field(default_factory=RowSpool, repr=False)
     # A batch run's Batch API tokens (in, out) over all its invocations, from its ledger.
     batch_tokens: tuple[int, int] | None = None
 
@@ -213,13 +211,7 @@ class RunWriter:
             append_jsonl(self.run_dir / "rejected.jsonl", findings)
             write_record(self.run_dir, outcome.record)
             totals.ok.append(doc_id)
-            add_rows(totals.tables, table_rows(outcome.record))
             add_support(totals.support_sums, outcome.record.support)
-        if outcome.source is not None or outcome.sha256 is not None:
-            totals.inputs[doc_id] = {
-                "path": self._resolved(outcome.source) if outcome.source is not None else None,
-                "sha256": outcome.sha256,
-            }
         totals.stats.merge(outcome.stats)
         row = outcome.stats.row(doc_id, outcome.error)
         s = outcome.stats
@@ -230,7 +222,13 @@ class RunWriter:
             s.batch_prompt_tokens,
             s.batch_completion_tokens,
         )
-        totals.rows.append({**row, **outcome.extra_columns})
+        totals.spool.add_document(
+            doc_id,
+            _row_tuples(outcome.record) if outcome.record is not None else {},
+            {**row, **outcome.extra_columns},
+            self._resolved(outcome.source) if outcome.source is not None else None,
+            outcome.sha256,
+        )
 
     def _resolved(self, path: Path) -> str:
         """`path.resolve()` as text; the folder is resolved once per run, the file itself is
@@ -256,7 +254,10 @@ class RunWriter:
             self.run_dir / "errors.jsonl",
             jsonl_text([{"doc_id": d, "reason": r} for d, r in failures]),
         )
-        return write_run_outputs(self.run_dir, session, self.totals, started_at, wall_s, extra)
+        try:
+            return write_run_outputs(self.run_dir, session, self.totals, started_at, wall_s, extra)
+        finally:
+            self.totals.spool.close()
 
 
 def write_run_outputs(
@@ -269,16 +270,15 @@ def write_run_outputs(
 ) -> dict[str, Any]:
     """Write the flat tables and manifest.json for everything in RUN_DIR; returns the manifest.
     Tokens and cost are this invocation's; `run` sums them over every invocation of the run."""
-    # This invocation's rows are in memory; only the records of earlier invocations are re-read.
-    rows: KeptRows = {}
+    # This invocation's rows are in the spool; only the records of earlier invocations are
+    # re-read, one at a time.
+    spool = totals.spool
     supports = {kind: dict(counts) for kind, counts in totals.support_sums.items()}
-    for record in read_records(run_dir, totals.skipped).values():
-        add_rows(rows, table_rows(record))
+    for record in iter_records(run_dir, totals.skipped):
+        spool.add_document(record.doc_id, _row_tuples(record))
         add_support(supports, record.support)
-    for name, kept in totals.tables.items():
-        rows.setdefault(name, []).extend(kept)
-    tables = write_tables(run_dir, rows)
-    write_document_table(run_dir, totals.rows)
+    table_counts = write_tables(run_dir, spool)
+    write_document_table(run_dir, spool)
     settings, extractor = session.settings, session.extractor
     s = totals.stats
     spent = session.spend(s)
@@ -317,8 +317,8 @@ def write_run_outputs(
             "records_in_run": len(totals.ok) + len(totals.skipped),
         },
         "failed": totals.failed,
-        "inputs": _inputs(run_dir, totals.inputs),
-        "records": {name: len(frame) for name, frame in tables.items()},
+        "inputs": _inputs(run_dir, spool.inputs()),
+        "records": table_counts,
         "strategy": settings.strategy,
         "grounding": settings.grounding,
         "rejected": rejected_counts(run_dir / "rejected.jsonl"),
@@ -452,6 +452,11 @@ def extract_run(
     if settings.limit is not None:
         sources = sources[: settings.limit]
     return run_sync(aextract_run(settings, sources, run_dir, on_progress, on_start))
+
+
+def _row_tuples(record: DocumentExtraction) -> dict[str, list[tuple[Any, ...]]]:
+    """A record's rows of each table, as tuples in TABLE_COLUMNS order."""
+    return {name: list(map(ROW_TUPLE[name], rows)) for name, rows in table_rows(record).items()}
 
 
 def _inputs(run_dir: Path, this_run: dict[str, dict[str, str | None]]) -> dict[str, Any]:

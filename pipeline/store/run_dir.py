@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
 import itertools
 import json
 import operator
 import os
 import re
 import secrets
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from pipeline.extraction.documents import check_doc_id
+from pipeline.store.row_spool import CHUNK_ROWS, RowSpool
 from schemas.records import DocumentExtraction, ValueSpan
 
 
@@ -23,7 +25,12 @@ def write_atomic(path: Path, text: str) -> None:
     crash or kill -9, ever sees half a file. (No fsync: that guards against power loss, not
     process death, and costs milliseconds per record in a batch of thousands.) The folder
     must exist."""
-    data = text.encode("utf-8")
+    write_atomic_parts(path, [text])
+
+
+def write_atomic_parts(path: Path, parts: Iterable[str]) -> None:
+    """`write_atomic` of the concatenated parts, produced and written one at a time, so that a
+    large file is never whole in memory."""
     # Plain os calls: a buffered text file adds an fstat, an isatty and a seek to the open,
     # write and close, and every system call lets go of the GIL and has to win it back.
     while True:
@@ -36,9 +43,11 @@ def write_atomic(path: Path, text: str) -> None:
             continue  # left by a killed process that had this pid
     try:
         try:
-            written = 0
-            while written < len(data):
-                written += os.write(fd, data[written:])
+            for part in parts:
+                data = part.encode("utf-8")
+                written = 0
+                while written < len(data):
+                    written += os.write(fd, data[written:])
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -95,17 +104,11 @@ def write_record(run_dir: Path, record: DocumentExtraction) -> None:
     write_atomic(record_path(run_dir, record.doc_id), record.model_dump_json(indent=2) + "\n")
 
 
-def read_records(run_dir: Path, doc_ids: list[str] | None = None) -> dict[str, DocumentExtraction]:
-    """Record files of a run (all of them, or those of `doc_ids`), keyed by document id."""
-    if doc_ids is None:
-        paths = sorted((run_dir / "records").glob("*.json"))
-    else:
-        paths = [record_path(run_dir, doc_id) for doc_id in doc_ids]
-    records: dict[str, DocumentExtraction] = {}
-    for path in paths:
-        record = DocumentExtraction.model_validate_json(path.read_text(encoding="utf-8"))
-        records[record.doc_id] = record
-    return records
+def iter_records(run_dir: Path, doc_ids: Iterable[str]) -> Iterator[DocumentExtraction]:
+    """The record files of `doc_ids`, read one at a time."""
+    for doc_id in doc_ids:
+        path = record_path(run_dir, doc_id)
+        yield DocumentExtraction.model_validate_json(path.read_text(encoding="utf-8"))
 
 
 def jsonl_text(rows: list[dict[str, Any]]) -> str:
@@ -215,42 +218,65 @@ def spans_cell(spans: list[ValueSpan]) -> str:
     return "; ".join(f"{s.field}={s.start}:{s.end}{'' if s.grounded else '!'}" for s in spans)
 
 
-# Rows kept for the tables until the run ends: plain tuples in TABLE_COLUMNS order, a third
-# of the memory of the same rows as dicts (a batch of thousands keeps them all).
-KeptRows = dict[str, list[tuple[Any, ...]]]
-# Each table's row as such a tuple (every table has several columns, so itemgetter always
-# returns a tuple).
-_ROW_TUPLE = {name: operator.itemgetter(*columns) for name, columns in TABLE_COLUMNS.items()}
+# A table's row as a tuple in TABLE_COLUMNS order (every table has several columns, so
+# itemgetter always returns a tuple).
+ROW_TUPLE = {name: operator.itemgetter(*columns) for name, columns in TABLE_COLUMNS.items()}
 
 
-def add_rows(rows: KeptRows, more: TableRows) -> None:
-    """Append `more` to `rows`, table by table, as tuples in TABLE_COLUMNS order."""
-    for name, items in more.items():
-        rows.setdefault(name, []).extend(map(_ROW_TUPLE[name], items))
+def csv_parts(columns: list[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
+    """A CSV file as pandas' `to_csv(index=False)` writes one (minimal quoting, "\n" line
+    ends, None empty, a float as its repr), a few thousand rows to a part. Unlike pandas, each
+    cell is formatted on its own, not by a type inferred from the whole column (an integer
+    column with a gap stays "2016", not "2016.0"), so a file written in parts is the same as
+    one written at once."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for number, row in enumerate(rows, 1):
+        writer.writerow(row)
+        if number % CHUNK_ROWS == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
 
 
-def write_tables(run_dir: Path, rows: KeptRows) -> dict[str, pd.DataFrame]:
+def write_tables(run_dir: Path, spool: RowSpool) -> dict[str, int]:
     """Write deals.csv, companies.csv and people.csv, rows in document order whatever order
-    the documents finished in; returns the tables."""
-    tables = {}
+    the documents finished in; returns each table's number of rows."""
+    counts = {}
     for name, columns in TABLE_COLUMNS.items():
-        frame = pd.DataFrame(rows.get(name, []), columns=columns)
-        tables[name] = frame.sort_values("doc_id", kind="stable", ignore_index=True)
-        write_atomic(run_dir / f"{name}.csv", tables[name].to_csv(index=False))
-    return tables
+        counted = _Counted(spool.table_rows(name))
+        write_atomic_parts(run_dir / f"{name}.csv", csv_parts(columns, counted))
+        counts[name] = counted.count
+    return counts
 
 
-def write_document_table(run_dir: Path, rows: list[dict[str, Any]]) -> None:
+def write_document_table(run_dir: Path, spool: RowSpool) -> None:
     """documents.csv: per document, its status, cache hits, tokens, re-asks and transport
     retries; rows of documents this invocation did not touch are kept from earlier ones."""
     path = run_dir / "documents.csv"
-    frame = pd.DataFrame(rows)
     # An invocation that finished no document (a batch still running) wrote an empty table.
     if path.exists() and path.stat().st_size > 1:
-        earlier = pd.read_csv(path, dtype={"doc_id": str})
-        if not frame.empty:
-            earlier = earlier[~earlier["doc_id"].isin(frame["doc_id"])]
-        frame = pd.concat([earlier, frame], ignore_index=True) if not earlier.empty else frame
-    if not frame.empty:
-        frame = frame.sort_values("doc_id", kind="stable")
-    write_atomic(path, frame.to_csv(index=False))
+        with path.open(encoding="utf-8", newline="") as earlier:
+            reader = csv.DictReader(earlier)
+            spool.add_earlier_documents(list(reader.fieldnames or []), reader)
+    columns = spool.document_columns
+    if not columns:
+        write_atomic(path, "\n")  # what pandas writes for a table without columns
+        return
+    rows = ([row.get(column) for column in columns] for row in spool.document_rows())
+    write_atomic_parts(path, csv_parts(columns, rows))
+
+
+class _Counted:
+    """An iterable that counts the items taken from it."""
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self._items = items
+        self.count = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in self._items:
+            self.count += 1
+            yield item
