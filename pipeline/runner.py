@@ -234,11 +234,11 @@ class RunWriter:
         """`path.resolve()` as text; the folder is resolved once per run, the file itself is
         only checked for being a link."""
         if path.name in ("", "..") or os.path.islink(path):
-            return str(path.resolve())
+            return _text_path(path.resolve())
         folder = self._folders.get(path.parent)
         if folder is None:
             folder = self._folders[path.parent] = path.parent.resolve()
-        return str(folder / path.name)
+        return _text_path(folder / path.name)
 
     def finish(
         self,
@@ -452,6 +452,15 @@ def extract_run(
     if settings.limit is not None:
         sources = sources[: settings.limit]
     return run_sync(aextract_run(settings, sources, run_dir, on_progress, on_start))
+
+
+def _text_path(path: Path) -> str:
+    """A path as text the manifest can hold: bytes of a name that are not UTF-8 (which Python
+    keeps as lone surrogates, and no UTF-8 file can) are written as \\xNN escapes."""
+    text = str(path)
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _row_tuples(record: DocumentExtraction) -> dict[str, list[tuple[Any, ...]]]:

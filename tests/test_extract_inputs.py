@@ -1,10 +1,11 @@
 """What `dealx extract` and `dealx cache` accept: an article on standard input, file names with
-spaces and non-ASCII letters, and refusals of a zero --limit, a missing cache file and a
-missing export folder, each with its exit code."""
+spaces and non-ASCII letters, a folder whose name is not UTF-8, and refusals of a zero --limit,
+a missing cache file and a missing export folder, each with its exit code."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -81,6 +82,23 @@ def test_file_names_with_spaces_and_accents_are_their_ids(tmp_path: Path) -> Non
     scored = run_dealx(["eval", run_dir, "--gold", gold, "--format", "json"])
     assert scored.returncode == 0, scored.stderr
     assert json.loads(scored.stdout)["overall"]["f1"] == 1.0
+
+
+def test_a_folder_name_that_is_not_utf8_is_recorded_escaped(tmp_path: Path) -> None:
+    # Python keeps the byte 0xff of a file name as a lone surrogate, which no UTF-8 manifest
+    # can hold: the run used to end in a UnicodeEncodeError after writing every record.
+    docs = Path(os.fsdecode(os.fsencode(tmp_path) + b"/docs-\xff"))
+    docs.mkdir()
+    (docs / "a.txt").write_text(article("a"), encoding="utf-8")
+    run_dir = tmp_path / "run"
+    with FakeOpenAI(Reply(ANSWER)) as server:
+        args = extract_args(server.base_url, docs, out=run_dir, cache=tmp_path / "c.sqlite")
+        result = run_dealx(args, tmp_path, dealx_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert (run_dir / "records" / "a.json").is_file()
+    recorded = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))["inputs"]
+    assert recorded["a"]["path"] == f"{tmp_path.resolve()}/docs-\\xff/a.txt"
+    assert "a" in (run_dir / "documents.csv").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(

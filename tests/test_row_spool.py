@@ -20,7 +20,12 @@ from pipeline.store.run_dir import csv_parts, write_document_table, write_tables
 IDS = ["b-2", "a-10", "é-1", "a-9", "Z-1", "\U0001d400-1", "ａ-1", "a-1"]
 
 
-def test_rows_come_back_in_document_order_and_in_order_within_a_document() -> None:
+@pytest.mark.parametrize("pending", [1, 3, row_spool.PENDING_DOCUMENTS])
+def test_rows_come_back_in_document_order_and_in_order_within_a_document(
+    pending: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # However many documents wait to be moved into the database when the rows are read.
+    monkeypatch.setattr(row_spool, "PENDING_DOCUMENTS", pending)
     spool = RowSpool()
     for doc_id in IDS:
         spool.add_document(doc_id, {"deals": [(doc_id, 1), (doc_id, 2)], "people": [(doc_id,)]})

@@ -11,6 +11,8 @@ from typing import Any
 
 # Rows read back at a time when the tables are written.
 CHUNK_ROWS = 2000
+# Documents added before they are moved into the database together.
+PENDING_DOCUMENTS = 256
 _SCHEMA = """
 CREATE TABLE table_rows (seq INTEGER PRIMARY KEY, name TEXT, doc_id TEXT, row TEXT);
 CREATE TABLE document_rows (seq INTEGER PRIMARY KEY, earlier INTEGER, doc_id TEXT, row TEXT);
@@ -32,6 +34,12 @@ class RowSpool:
         self._db.executescript(_SCHEMA)
         # documents.csv's columns, in the order they were first seen.
         self._document_columns: dict[str, None] = {}
+        # Documents not yet in the database: one transaction per document cost half of what
+        # the spool costs a run.
+        self._pending = 0
+        self._pending_rows: list[tuple[str, str, str]] = []
+        self._pending_documents: list[tuple[str, str]] = []
+        self._pending_inputs: list[tuple[str, str | None, str | None]] = []
 
     def close(self) -> None:
         """Drop the database (and its file)."""
@@ -46,27 +54,40 @@ class RowSpool:
         sha256: str | None = None,
     ) -> None:
         """One document: its rows of each table, its documents.csv row, and its input."""
+        for name, rows in tables.items():
+            self._pending_rows.extend((name, doc_id, json.dumps(row)) for row in rows)
+        if document_row is not None:
+            self._document_columns.update(dict.fromkeys(document_row))
+            self._pending_documents.append((doc_id, json.dumps(document_row)))
+        if path is not None or sha256 is not None:
+            self._pending_inputs.append((doc_id, path, sha256))
+        self._pending += 1
+        if self._pending >= PENDING_DOCUMENTS:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Move the pending documents into the database, in one transaction."""
         with self._db:
-            for name, rows in tables.items():
-                self._db.executemany(
-                    "INSERT INTO table_rows (name, doc_id, row) VALUES (?, ?, ?)",
-                    [(name, doc_id, json.dumps(row)) for row in rows],
-                )
-            if document_row is not None:
-                self._document_columns.update(dict.fromkeys(document_row))
-                self._db.execute(
-                    "INSERT INTO document_rows (earlier, doc_id, row) VALUES (0, ?, ?)",
-                    (doc_id, json.dumps(document_row)),
-                )
-            if path is not None or sha256 is not None:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO inputs VALUES (?, ?, ?)", (doc_id, path, sha256)
-                )
+            self._db.executemany(
+                "INSERT INTO table_rows (name, doc_id, row) VALUES (?, ?, ?)", self._pending_rows
+            )
+            self._db.executemany(
+                "INSERT INTO document_rows (earlier, doc_id, row) VALUES (0, ?, ?)",
+                self._pending_documents,
+            )
+            self._db.executemany(
+                "INSERT OR REPLACE INTO inputs VALUES (?, ?, ?)", self._pending_inputs
+            )
+        self._pending_rows.clear()
+        self._pending_documents.clear()
+        self._pending_inputs.clear()
+        self._pending = 0
 
     def add_earlier_documents(self, columns: list[str], rows: Iterable[dict[str, str]]) -> None:
         """documents.csv rows an earlier invocation wrote (as text), kept for the documents
         this one has no row of; their columns come first."""
         self._document_columns = dict.fromkeys([*columns, *self._document_columns])
+        self._flush()
         with self._db:
             self._db.executemany(
                 "INSERT INTO document_rows (earlier, doc_id, row) VALUES (1, ?, ?)",
@@ -75,11 +96,20 @@ class RowSpool:
 
     def table_rows(self, name: str) -> Iterator[list[Any]]:
         """The rows of one table, in document order."""
+        self._flush()
         cursor = self._db.execute(
             "SELECT row FROM table_rows WHERE name = ? ORDER BY doc_id, seq", (name,)
         )
         while chunk := cursor.fetchmany(CHUNK_ROWS):
             yield from (json.loads(row) for (row,) in chunk)
+
+    def count_rows(self, name: str) -> int:
+        """How many rows one table has."""
+        self._flush()
+        (count,) = self._db.execute(
+            "SELECT COUNT(*) FROM table_rows WHERE name = ?", (name,)
+        ).fetchone()
+        return int(count)
 
     @property
     def document_columns(self) -> list[str]:
@@ -89,6 +119,7 @@ class RowSpool:
     def document_rows(self) -> Iterator[dict[str, Any]]:
         """documents.csv's rows in document order: this invocation's, and an earlier one's for
         the documents this one did not touch."""
+        self._flush()
         cursor = self._db.execute(
             "SELECT row FROM document_rows WHERE earlier = 0 OR doc_id NOT IN "
             "(SELECT doc_id FROM document_rows WHERE earlier = 0) ORDER BY doc_id, seq"
@@ -98,6 +129,7 @@ class RowSpool:
 
     def inputs(self) -> dict[str, dict[str, str | None]]:
         """Each document's input path and text hash, by document id."""
+        self._flush()
         return {
             doc_id: {"path": path, "sha256": sha256}
             for doc_id, path, sha256 in self._db.execute("SELECT * FROM inputs ORDER BY doc_id")

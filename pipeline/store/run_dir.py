@@ -246,9 +246,8 @@ def write_tables(run_dir: Path, spool: RowSpool) -> dict[str, int]:
     the documents finished in; returns each table's number of rows."""
     counts = {}
     for name, columns in TABLE_COLUMNS.items():
-        counted = _Counted(spool.table_rows(name))
-        write_atomic_parts(run_dir / f"{name}.csv", csv_parts(columns, counted))
-        counts[name] = counted.count
+        write_atomic_parts(run_dir / f"{name}.csv", csv_parts(columns, spool.table_rows(name)))
+        counts[name] = spool.count_rows(name)
     return counts
 
 
@@ -267,16 +266,3 @@ def write_document_table(run_dir: Path, spool: RowSpool) -> None:
         return
     rows = ([row.get(column) for column in columns] for row in spool.document_rows())
     write_atomic_parts(path, csv_parts(columns, rows))
-
-
-class _Counted:
-    """An iterable that counts the items taken from it."""
-
-    def __init__(self, items: Iterable[Any]) -> None:
-        self._items = items
-        self.count = 0
-
-    def __iter__(self) -> Iterator[Any]:
-        for item in self._items:
-            self.count += 1
-            yield item
