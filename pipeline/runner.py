@@ -69,12 +69,15 @@ class RunTotals:
     batch_tokens: tuple[int, int] | None = None
 
 
-def combined_sha256(hashes: set[str]) -> str | None:
-    """The one schema hash of a plain run; for a constrained run (a schema per document and
-    task) the hash of the sorted set of them."""
-    if len(hashes) <= 1:
-        return next(iter(hashes), None)
-    return hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()
+def combined_sha256(hashes: Iterable[str]) -> tuple[str | None, int]:
+    """The run's schema hash and how many distinct schemas it used, from their hashes, distinct
+    and sorted: the one hash of a plain run; for a constrained run (a schema per document and
+    task) the SHA-256 of the hashes joined by line breaks."""
+    combined, first, count = hashlib.sha256(), None, 0
+    for schema in hashes:
+        combined.update((b"\n" if count else b"") + schema.encode())
+        first, count = first or schema, count + 1
+    return (first if count <= 1 else combined.hexdigest()), count
 
 
 def rejected_counts(path: Path) -> dict[str, int]:
@@ -228,6 +231,7 @@ class RunWriter:
             {**row, **outcome.extra_columns},
             self._resolved(outcome.source) if outcome.source is not None else None,
             outcome.sha256,
+            outcome.stats.schemas,
         )
 
     def _resolved(self, path: Path) -> str:
@@ -278,6 +282,7 @@ def write_run_outputs(
         spool.add_document(record.doc_id, _row_tuples(record))
         add_support(supports, record.support)
     table_counts = write_tables(run_dir, spool)
+    schema_sha256, schemas = combined_sha256(spool.schemas())
     write_document_table(run_dir, spool)
     settings, extractor = session.settings, session.extractor
     s = totals.stats
@@ -298,8 +303,8 @@ def write_run_outputs(
         "server_models": sorted(s.server_models),
         "prompt": extractor.prompt.name,
         "prompt_sha256": extractor.prompt.sha256,
-        "schema_sha256": combined_sha256(extractor.schemas_used),
-        "schemas": len(extractor.schemas_used),
+        "schema_sha256": schema_sha256,
+        "schemas": schemas,
         # Temperature and seed tell the samples of `extract --repeat` apart.
         "decoding": extractor.request_settings.decoding,
         "git_commit": git_commit(),

@@ -4,6 +4,7 @@ concurrency, per-document isolation, resume, cache modes, chunking."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import itertools
 import json
 import sqlite3
@@ -329,6 +330,12 @@ SECOND = "Scale AI co-founder Alexandr Wang will join Meta, according to Bloombe
 ARTICLE = f"{FIRST} {SECOND}\n"
 
 
+def sha256_of_schema(schema: dict[str, Any]) -> str:
+    """A JSON Schema's hash as dealx records it: of its canonical JSON."""
+    canonical = json.dumps(schema, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def schema_of(body: dict[str, Any]) -> dict[str, Any]:
     return body["response_format"]["json_schema"]["schema"]
 
@@ -399,6 +406,10 @@ def test_constrained_strategy_sends_enum_schemas_and_rejects_too_few_picks(
     assert manifest["prompt"] == "constrained_v2" and manifest["documents"]["ok"] == 1
     # Organizations, people, then one question per deal candidate (here one).
     companies, people, deal = (schema_of(body) for body in bodies)
+    # The manifest names the three schemas sent: the hash of their sorted hashes.
+    sent = sorted(sha256_of_schema(schema) for schema in (companies, people, deal))
+    assert manifest["schemas"] == 3
+    assert manifest["schema_sha256"] == hashlib.sha256("\n".join(sent).encode()).hexdigest()
     tasks = [body["messages"][-1]["content"] for body in bodies]
     assert tasks[0].endswith(f"Task: {INSTRUCTIONS['companies']}")
     assert tasks[1].endswith(f"Task: {INSTRUCTIONS['people']}")

@@ -74,6 +74,14 @@ def test_inputs_are_kept_by_document_the_last_one_winning() -> None:
     }
 
 
+def test_schema_hashes_come_back_distinct_and_sorted() -> None:
+    spool = RowSpool()
+    spool.add_document("a", {}, schemas=["c" * 64, "a" * 64])
+    spool.add_document("b", {}, schemas=["b" * 64, "a" * 64])
+    spool.add_document("c", {})
+    assert list(spool.schemas()) == ["a" * 64, "b" * 64, "c" * 64]
+
+
 def test_the_spool_moves_to_a_temp_file_that_close_deletes(tmp_path: Path) -> None:
     # Rows far beyond SQLite's page cache go to a file in TMPDIR (unlinked at once, so it is
     # found through the process's open files), not to memory.

@@ -5,6 +5,7 @@ rows, the batch ledger's answers, and which thread writes a document's files."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
 import os
@@ -20,7 +21,7 @@ from pipeline.engine import DocumentOutcome
 from pipeline.extraction import documents
 from pipeline.extraction.documents import READ_CHUNK, read_document
 from pipeline.extraction.extractor import DocStats
-from pipeline.runner import WRITES_AHEAD, RunWriter, write_outcomes
+from pipeline.runner import WRITES_AHEAD, RunWriter, combined_sha256, write_outcomes
 from pipeline.store import run_dir
 from pipeline.store.cache import CacheEntry, ResponseCache, row_of
 from pipeline.store.run_dir import write_atomic
@@ -205,3 +206,11 @@ def test_documents_from_the_cache_are_written_on_the_loop_the_others_on_the_thre
     for number, doc_id in enumerate(ids):
         on_loop = writer.threads[doc_id] == loop_thread
         assert on_loop == (number % 3 != 0), doc_id
+
+
+def test_the_combined_schema_hash_is_that_of_the_sorted_hashes_a_line_each() -> None:
+    hashes = sorted(hashlib.sha256(str(n).encode()).hexdigest() for n in range(5))
+    joined = hashlib.sha256("\n".join(hashes).encode()).hexdigest()
+    assert combined_sha256(iter(hashes)) == (joined, 5)
+    assert combined_sha256(iter(hashes[:1])) == (hashes[0], 1)
+    assert combined_sha256(iter([])) == (None, 0)

@@ -60,6 +60,9 @@ class DocStats:
     batch_prompt_tokens: int = 0
     batch_completion_tokens: int = 0
     server_models: set[str] = field(default_factory=set)
+    # The SHA-256 of each response schema this document's requests used. Not merged into a
+    # run's sums: a constrained run has schemas per document (its writer spools them).
+    schemas: set[str] = field(default_factory=set)
 
     def add(self, answer: CachedAnswer, hit: bool) -> None:
         self.chunks += 1
@@ -96,7 +99,7 @@ class DocStats:
     def merge(self, other: DocStats) -> None:
         """Add another document's counts to these."""
         # Every numeric field is a count or a sum, so a field added later is merged too.
-        for name in (f.name for f in fields(self) if f.name != "server_models"):
+        for name in (f.name for f in fields(self) if f.name not in ("server_models", "schemas")):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.server_models |= other.server_models
 
@@ -202,7 +205,6 @@ class Extractor:
             settings.context_tokens, settings.max_tokens, prompt_tokens
         )
         self.provenance = _provenance()
-        self.schemas_used: set[str] = set()
         self.response_formats = ResponseFormats()
 
     def requests_for(self, document: Document) -> tuple[list[ModelRequest], dict[str, Any] | None]:
@@ -236,7 +238,6 @@ class Extractor:
                     self.plain_extra_body,
                     self.request_settings,
                 )
-                self.schemas_used.add(request.schema_sha256)
                 yield request
                 continue
             calls, candidates, deals = constrained.calls_for(chunk, deals_asked)
@@ -251,7 +252,6 @@ class Extractor:
                     self.request_settings,
                     interpret=call.interpret,
                 )
-                self.schemas_used.add(request.schema_sha256)
                 yield request
 
     def _offered(self, document: Document) -> OfferedCandidates | None:
@@ -264,6 +264,7 @@ class Extractor:
         answers = []
         offered = self._offered(document)
         for request in self.iter_requests(document, offered):
+            stats.schemas.add(request.schema_sha256)
             answer, hit = await self.answer(request, stats)
             stats.add(answer, hit)
             answers.append(request.interpret(document.doc_id, answer.record))

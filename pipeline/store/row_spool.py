@@ -17,6 +17,7 @@ _SCHEMA = """
 CREATE TABLE table_rows (seq INTEGER PRIMARY KEY, name TEXT, doc_id TEXT, row TEXT);
 CREATE TABLE document_rows (seq INTEGER PRIMARY KEY, earlier INTEGER, doc_id TEXT, row TEXT);
 CREATE TABLE inputs (doc_id TEXT PRIMARY KEY, path TEXT, sha256 TEXT);
+CREATE TABLE schemas (sha256 TEXT PRIMARY KEY);
 """
 
 
@@ -40,6 +41,7 @@ class RowSpool:
         self._pending_rows: list[tuple[str, str, str]] = []
         self._pending_documents: list[tuple[str, str]] = []
         self._pending_inputs: list[tuple[str, str | None, str | None]] = []
+        self._pending_schemas: list[tuple[str]] = []
 
     def close(self) -> None:
         """Drop the database (and its file)."""
@@ -52,8 +54,10 @@ class RowSpool:
         document_row: dict[str, Any] | None = None,
         path: str | None = None,
         sha256: str | None = None,
+        schemas: Iterable[str] = (),
     ) -> None:
-        """One document: its rows of each table, its documents.csv row, and its input."""
+        """One document: its rows of each table, its documents.csv row, its input, and the
+        hashes of the response schemas its requests used."""
         for name, rows in tables.items():
             self._pending_rows.extend((name, doc_id, json.dumps(row)) for row in rows)
         if document_row is not None:
@@ -61,6 +65,7 @@ class RowSpool:
             self._pending_documents.append((doc_id, json.dumps(document_row)))
         if path is not None or sha256 is not None:
             self._pending_inputs.append((doc_id, path, sha256))
+        self._pending_schemas.extend((schema,) for schema in schemas)
         self._pending += 1
         if self._pending >= PENDING_DOCUMENTS:
             self._flush()
@@ -78,6 +83,8 @@ class RowSpool:
             self._db.executemany(
                 "INSERT OR REPLACE INTO inputs VALUES (?, ?, ?)", self._pending_inputs
             )
+            self._db.executemany("INSERT OR IGNORE INTO schemas VALUES (?)", self._pending_schemas)
+        self._pending_schemas.clear()
         self._pending_rows.clear()
         self._pending_documents.clear()
         self._pending_inputs.clear()
@@ -126,6 +133,12 @@ class RowSpool:
         )
         while chunk := cursor.fetchmany(CHUNK_ROWS):
             yield from (json.loads(row) for (row,) in chunk)
+
+    def schemas(self) -> Iterator[str]:
+        """The distinct schema hashes, sorted."""
+        self._flush()
+        for (schema,) in self._db.execute("SELECT sha256 FROM schemas ORDER BY sha256"):
+            yield schema
 
     def inputs(self) -> dict[str, dict[str, str | None]]:
         """Each document's input path and text hash, by document id."""
