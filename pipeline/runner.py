@@ -34,7 +34,6 @@ from pipeline.pricing import Price, cost_usd
 from pipeline.settings import Settings
 from pipeline.store.row_spool import RowSpool
 from pipeline.store.run_dir import (
-    ROW_TUPLE,
     append_jsonl,
     iter_records,
     jsonl_text,
@@ -49,7 +48,7 @@ from pipeline.store.run_dir import (
 )
 from pipeline.store.run_lock import run_dir_lock
 from schemas.errors import DealxError
-from schemas.records import DocumentExtraction, Support
+from schemas.records import Support
 
 
 @dataclass
@@ -227,7 +226,7 @@ class RunWriter:
         )
         totals.spool.add_document(
             doc_id,
-            _row_tuples(outcome.record) if outcome.record is not None else {},
+            table_rows(outcome.record) if outcome.record is not None else {},
             {**row, **outcome.extra_columns},
             self._resolved(outcome.source) if outcome.source is not None else None,
             outcome.sha256,
@@ -279,7 +278,7 @@ def write_run_outputs(
     spool = totals.spool
     supports = {kind: dict(counts) for kind, counts in totals.support_sums.items()}
     for record in iter_records(run_dir, totals.skipped):
-        spool.add_document(record.doc_id, _row_tuples(record))
+        spool.add_document(record.doc_id, table_rows(record))
         add_support(supports, record.support)
     table_counts = write_tables(run_dir, spool)
     schema_sha256, schemas = combined_sha256(spool.schemas())
@@ -466,11 +465,6 @@ def _text_path(path: Path) -> str:
     if text.isascii():
         return text
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def _row_tuples(record: DocumentExtraction) -> dict[str, list[tuple[Any, ...]]]:
-    """A record's rows of each table, as tuples in TABLE_COLUMNS order."""
-    return {name: list(map(ROW_TUPLE[name], rows)) for name, rows in table_rows(record).items()}
 
 
 def _inputs(run_dir: Path, this_run: dict[str, dict[str, str | None]]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.store import row_spool
+from pipeline.store import row_spool, run_dir
 from pipeline.store.row_spool import RowSpool
 from pipeline.store.run_dir import csv_parts, write_document_table, write_tables
 
@@ -135,7 +135,7 @@ def test_csv_parts_write_what_pandas_writes_for_columns_of_one_type() -> None:
             rng.randrange(10**6),
             rng.choice([14e9, 0.1 + 0.2, 49.0, 1e20, 1.5e-05, -0.0]),
         )
-        for i in range(row_spool.CHUNK_ROWS * 2 + 5)
+        for i in range(run_dir.CSV_PART_ROWS * 2 + 5)
     ]
     assert "".join(csv_parts(columns, rows)) == _pandas_csv(columns, rows)
     assert "".join(csv_parts(columns, [])) == _pandas_csv(columns, [])
@@ -153,6 +153,7 @@ def test_tables_are_written_in_document_order_in_parts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(row_spool, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(run_dir, "CSV_PART_ROWS", 2)
     spool = RowSpool()
     people = {
         doc_id: [(doc_id, f"P {doc_id}", "", f"Q {doc_id}", True, "name=0:1")] for doc_id in IDS
