@@ -6,6 +6,7 @@ A model without a price still has its tokens counted; its cost is None ("no pric
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,11 @@ class Price:
 def parse_prices(table: Mapping[str, Any]) -> dict[str, Price]:
     """`[tool.dealx.prices]` read into prices: one entry per model spec, e.g.
     `"openai/gpt-4o-mini" = {input = 0.15, output = 0.60, batch_discount = 0.5}`."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(
+            f"prices: a table of model specs is expected, not {type(table).__name__}, e.g. "
+            '{"openai/gpt-4o-mini": {"input": 0.15, "output": 0.60}}'
+        )
     prices: dict[str, Price] = {}
     for spec, entry in table.items():
         if not isinstance(entry, Mapping) or not {"input", "output"} <= set(entry):
@@ -48,8 +54,12 @@ def parse_prices(table: Mapping[str, Any]) -> dict[str, Price]:
             )
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"prices: {spec!r}: {exc}") from exc
-        if min(price.input, price.output) < 0 or not 0 <= price.batch_discount < 1:
-            raise ConfigError(f"prices: {spec!r}: prices must be >= 0, batch_discount in [0, 1)")
+        # NaN fails no comparison, so it is refused by name, with infinity.
+        finite = all(math.isfinite(value) for value in (price.input, price.output))
+        if not finite or min(price.input, price.output) < 0 or not 0 <= price.batch_discount < 1:
+            raise ConfigError(
+                f"prices: {spec!r}: prices must be finite and >= 0, batch_discount in [0, 1)"
+            )
         prices[spec] = price
     return prices
 

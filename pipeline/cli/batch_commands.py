@@ -3,6 +3,7 @@ pipeline.batch.run, with a progress bar while batches run."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -22,10 +23,26 @@ RunDirArg = Annotated[
 WaitOpt = Annotated[
     bool, typer.Option("--wait/--no-wait", help="Wait until every batch has ended.")
 ]
-PollOpt = Annotated[
-    float, typer.Option("--poll-seconds", min=0.0, help="Seconds between status checks.")
-]
 DEFAULT_POLL_S = 30.0
+
+
+def _finite_seconds(value: float) -> float:
+    """--poll-seconds as given; infinity passes the range check and would reach time.sleep,
+    which refuses it only once the batches are submitted."""
+    if not math.isfinite(value):
+        raise typer.BadParameter(f"must be a finite number of seconds, got {value}")
+    return value
+
+
+PollOpt = Annotated[
+    float,
+    typer.Option(
+        "--poll-seconds",
+        min=0.0,
+        callback=_finite_seconds,
+        help="Seconds between status checks.",
+    ),
+]
 
 
 class RetryWith(StrEnum):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -15,9 +16,16 @@ from pipeline.cli import batch_commands, eval_commands, gold_commands
 from pipeline.cli.eval_commands import FormatOpt
 from pipeline.cli.terminal import stderr as err_console
 from pipeline.cli.terminal import stdout as console
-from pipeline.extraction.documents import STDIN_ID
+from pipeline.extraction.documents import STDIN_ID, printable
 from pipeline.settings import Settings
-from schemas.errors import EXIT_FAILED, EXIT_INTERRUPTED, ConfigError, DealxError, InputError
+from schemas.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    ConfigError,
+    DealxError,
+    InputError,
+)
 
 # Every command imports what it works with when it runs, so that `dealx --help` and
 # `dealx --version` answer without loading openai, instructor, pandas or scipy.
@@ -517,9 +525,32 @@ app.command("report", epilog="Example: dealx report runs/latest -o report.html")
 
 
 def main() -> None:
-    """Entry point: run the app, turning a DealxError into one line and its exit code."""
+    """Entry point: run the app, turning a DealxError into one line and its exit code, and an
+    OSError (an output path that is a file where a folder belongs or the reverse, no
+    permission, a full disk) into one line and exit 2."""
     try:
         app()
     except DealxError as exc:
         err_console.print(f"dealx: error: {exc}")
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        err_console.print(f"dealx: error: {_os_error_text(exc)}")
+        sys.exit(EXIT_USAGE)
+
+
+def _os_error_text(exc: OSError) -> str:
+    """`<path>: <problem>` for an OSError on a path (both paths of a failed rename), else the
+    problem alone; one printable line, secrets redacted."""
+    from pipeline.failures import redact
+
+    problem = " ".join((exc.strerror or str(exc) or type(exc).__name__).split())
+    names = [
+        # A name's non-UTF-8 bytes are shown as \xNN escapes: as the surrogates that stand for
+        # them in a str they could not be printed at all.
+        printable(os.fsencode(name).decode("utf-8", "backslashreplace"))
+        if isinstance(name, str | bytes | os.PathLike)
+        else str(name)
+        for name in (exc.filename, exc.filename2)
+        if name is not None
+    ]
+    return redact(f"{' -> '.join(names)}: {problem}" if names else problem)

@@ -13,7 +13,7 @@ import codecs
 import hashlib
 import os
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -27,6 +27,10 @@ STDIN_ID = "stdin"
 # Bytes asked for per read: most articles take one; below the size at which malloc maps (and
 # unmaps) memory for the buffer.
 READ_CHUNK = 64 * 1024
+# The largest article read, file or standard input: six times the 5.5 MB article the README
+# measures (275 requests), and a bound on what a device file, a runaway pipe or a sparse file
+# can make dealx hold in memory.
+MAX_ARTICLE_BYTES = 32 * 1024 * 1024
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
@@ -61,12 +65,13 @@ def check_doc_id(doc_id: str, source: Path | str) -> str:
     invisible formatting character, and at most MAX_ID_BYTES bytes of UTF-8."""
     problem = _id_problem(doc_id)
     if problem:
-        raise InputError(f"{_printable(str(source))}: unsafe document id {doc_id!r} ({problem})")
+        raise InputError(f"{printable(str(source))}: unsafe document id {doc_id!r} ({problem})")
     return doc_id
 
 
-def _printable(text: str) -> str:
-    """`text` with control characters escaped, so that a message about it stays one line."""
+def printable(text: str) -> str:
+    """`text` with control characters (and the surrogates that stand for a file name's
+    non-UTF-8 bytes) escaped, so that a message about it stays one line and can be printed."""
     return "".join(
         repr(char)[1:-1] if unicodedata.category(char).startswith("C") else char for char in text
     )
@@ -130,19 +135,34 @@ def _read_bytes(path: Path) -> bytes:
     of the GIL and has to win it back."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        chunks = []
-        while chunk := os.read(fd, READ_CHUNK):
-            chunks.append(chunk)
+        return _read_limited(path, lambda size: os.read(fd, size))
     finally:
         os.close(fd)
+
+
+def _read_limited(path: Path, read: Callable[[int], bytes]) -> bytes:
+    """Everything `read` gives until it gives b"", in READ_CHUNK reads; past MAX_ARTICLE_BYTES
+    it stops, one byte over, and the article is refused, so an endless stream cannot fill the
+    memory."""
+    chunks, total = [], 0
+    while total <= MAX_ARTICLE_BYTES and (
+        chunk := read(min(READ_CHUNK, MAX_ARTICLE_BYTES + 1 - total))
+    ):
+        chunks.append(chunk)
+        total += len(chunk)
+    if total > MAX_ARTICLE_BYTES:
+        raise UnreadableDocument(
+            path, f"larger than {MAX_ARTICLE_BYTES // 2**20} MiB, too large for one article"
+        )
     return b"".join(chunks)
 
 
 def read_stream(stream: BinaryIO, doc_id: str = STDIN_ID) -> Document:
     """Read one article from a byte stream (`dealx extract -` reads standard input), checked
-    like a file; its id is `doc_id`."""
+    like a file, size included; its id is `doc_id`."""
     check_doc_id(doc_id, "<stdin>")
-    return Document(doc_id=doc_id, text=decode_article(Path("<stdin>"), stream.read()))
+    path = Path("<stdin>")
+    return Document(doc_id=doc_id, text=decode_article(path, _read_limited(path, stream.read)))
 
 
 def find_document_paths(paths: Iterable[Path]) -> list[Path]:

@@ -83,6 +83,13 @@ class Provider(ABC):
             raise ConfigError(
                 "base_url: credentials in the URL are not sent; put the key in OPENAI_API_KEY"
             )
+        # The client appends /chat/completions to the URL's path, so a query or fragment would
+        # send every request to the bare path; the query is not echoed, it may hold a key.
+        if base_url and ("?" in base_url or "#" in base_url):
+            raise ConfigError(
+                "base_url: a query string (?...) or fragment (#...) cannot be sent; give the "
+                "server's path only, e.g. http://host:8000/v1, and the key in OPENAI_API_KEY"
+            )
 
     def start(self) -> str | None:
         """Start what the provider runs itself and return its base URL; by default the
