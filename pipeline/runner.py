@@ -27,7 +27,7 @@ from typing import Any
 from pipeline.budget import Budget, Spend
 from pipeline.engine import DocumentOutcome, Session, Source, run_sync, source_id
 from pipeline.extraction.call_estimate import CallEstimate
-from pipeline.extraction.documents import list_documents
+from pipeline.extraction.documents import list_documents, printable
 from pipeline.extraction.extractor import DocStats
 from pipeline.extraction.request import strip_credentials
 from pipeline.pricing import Price, cost_usd
@@ -35,8 +35,11 @@ from pipeline.settings import Settings
 from pipeline.store.row_spool import RowSpool
 from pipeline.store.run_dir import (
     append_jsonl,
-    iter_records,
+    check_run_layout,
     jsonl_text,
+    read_document_table,
+    read_record,
+    record_in_the_way,
     record_path,
     remove_stale_temp_files,
     table_rows,
@@ -47,8 +50,8 @@ from pipeline.store.run_dir import (
     write_tables,
 )
 from pipeline.store.run_lock import run_dir_lock
-from schemas.errors import DealxError
-from schemas.records import Support
+from schemas.errors import DealxError, InputError
+from schemas.records import DocumentExtraction, Support
 
 
 @dataclass
@@ -60,6 +63,10 @@ class RunTotals:
     ok: list[str] = field(default_factory=list, repr=False)
     failed: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # already done by an earlier invocation
+    # How many of `skipped`, from the first, RunWriter.skip_done has read into the spool and
+    # the support sums; write_run_outputs reads the records of the others (a batch run lists
+    # its done documents itself).
+    skipped_read: int = 0
     # Support counts summed by record type as documents arrive (not kept per document).
     support_sums: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
     stats: DocStats = field(default_factory=DocStats)
@@ -81,21 +88,41 @@ def combined_sha256(hashes: Iterable[str]) -> tuple[str | None, int]:
 
 def rejected_counts(path: Path) -> dict[str, int]:
     """How many records and values grounding dropped or flagged, over the whole run (a line
-    repeated by a rerun after a crash counts once)."""
+    repeated by a rerun after a crash counts once; a line that is not a finding, such as one
+    a crash cut short mid-append, is not counted)."""
     counts = dict.fromkeys(REJECTED_KEYS, 0)
     records: set[tuple[str, str, int]] = set()
     if path.exists():
-        with path.open(encoding="utf-8") as lines:
+        with path.open("rb") as lines:
             for line in dict.fromkeys(lines):
-                finding = json.loads(line)
-                if finding["level"] == "record":
-                    key = (finding["doc_id"], finding["record_type"], finding["index"])
-                    if key not in records:
-                        records.add(key)
-                        counts[f"records_{finding['action']}"] += 1
-                else:
-                    counts[f"values_{finding['action']}"] += 1
+                finding = _finding(line)
+                if finding is None:
+                    continue
+                level, action, key = finding
+                if level == "value":
+                    counts[f"values_{action}"] += 1
+                elif key not in records:
+                    records.add(key)
+                    counts[f"records_{action}"] += 1
     return counts
+
+
+def _finding(line: bytes) -> tuple[str, str, tuple[str, str, int]] | None:
+    """A line of rejected.jsonl as (level, action, the record's key), or None when it is not
+    one grounding wrote."""
+    try:
+        finding = json.loads(line)
+    except ValueError:  # not JSON, or not UTF-8
+        return None
+    if not isinstance(finding, dict):
+        return None
+    level, action = finding.get("level"), finding.get("action")
+    key = (finding.get("doc_id"), finding.get("record_type"), finding.get("index"))
+    if level not in ("record", "value") or action not in ("dropped", "flagged"):
+        return None
+    if not (isinstance(key[0], str) and isinstance(key[1], str) and isinstance(key[2], int)):
+        return None
+    return level, action, key
 
 
 REJECTED_KEYS = ("records_dropped", "records_flagged", "values_dropped", "values_flagged")
@@ -143,14 +170,20 @@ def default_run_dir(runs_dir: Path, model: str, prompt: str, now: datetime | Non
 def point_latest(run_dir: Path, runs_dir: Path) -> None:
     """Make runs/latest a relative symlink to `run_dir`, replaced atomically, when the run lives
     in the runs folder; a run written elsewhere (--out) leaves runs/latest alone and puts no
-    link beside itself, where it could replace a user's own file named `latest`."""
+    link beside itself, where it could replace a user's own file named `latest`. Only a
+    symlink is replaced: a user's own file or folder named runs/latest stays as it is."""
     if run_dir.resolve().parent != runs_dir.resolve():
         return
     link = runs_dir / "latest"
+    if link.exists() and not link.is_symlink():
+        return
     tmp = runs_dir / f".latest.{os.getpid()}"
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(run_dir.name)
-    os.replace(tmp, link)
+    try:
+        os.replace(tmp, link)
+    except OSError:  # a folder made there since the check: it stays, and no stray link
+        tmp.unlink(missing_ok=True)
 
 
 def git_commit() -> str | None:
@@ -175,24 +208,45 @@ class RunWriter:
     run_dir: Path
     price: Price | None = None
     totals: RunTotals = field(default_factory=RunTotals)
+    # What the earlier invocations of the run spent, read before this one writes anything.
+    earlier: RunSpend = field(init=False)
     # The inputs' folders, resolved once: resolving a path lstats each of its components.
     _folders: dict[Path, Path] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        # InputError, before any document is extracted, for a run this one cannot finish.
+        check_run_layout(self.run_dir)
+        self.earlier = run_spend(self.run_dir)
         (self.run_dir / "records").mkdir(parents=True, exist_ok=True)
         for folder in (self.run_dir, self.run_dir / "records"):
             remove_stale_temp_files(folder)
 
     def skip_done(self, sources: Iterable[Source]) -> list[Source]:
-        """The sources whose record is not yet in RUN_DIR; the others count as already done."""
+        """The sources to extract: those without a record in RUN_DIR that reads back as a
+        valid record of the document. The others count as already done, their record read
+        here, once, into the run's tables and support sums; a damaged record is rewritten
+        when its document is extracted again. A folder where the record goes fails its
+        document alone."""
         todo = []
         for source in sources:
             doc_id = source_id(source)
-            if record_path(self.run_dir, doc_id).exists():
+            record = read_record(self.run_dir, doc_id)
+            if record is not None:
+                self._add_done(record)
                 self.totals.skipped.append(doc_id)
+                self.totals.skipped_read += 1
+            elif record_in_the_way(self.run_dir, doc_id):
+                path = printable(str(record_path(self.run_dir, doc_id)))
+                reason = f"{path}: a folder where the record goes; move it away and rerun"
+                self.add(DocumentOutcome(doc_id, None, DocStats(), reason))
             else:
                 todo.append(source)
         return todo
+
+    def _add_done(self, record: DocumentExtraction) -> None:
+        """Add the rows and support of a record an earlier invocation wrote."""
+        self.totals.spool.add_document(record.doc_id, table_rows(record))
+        add_support(self.totals.support_sums, record.support)
 
     def add(self, outcome: DocumentOutcome) -> None:
         """Write one document's outcome: its record, rejections and candidates, or its error."""
@@ -257,36 +311,45 @@ class RunWriter:
             self.run_dir / "errors.jsonl",
             jsonl_text([{"doc_id": d, "reason": r} for d, r in failures]),
         )
+        totals = self.totals
         try:
-            return write_run_outputs(self.run_dir, session, self.totals, started_at, wall_s, extra)
+            # A batch run lists its done documents itself: their records are read now.
+            for doc_id in totals.skipped[totals.skipped_read :]:
+                record = read_record(self.run_dir, doc_id)
+                if record is None:
+                    path = printable(str(record_path(self.run_dir, doc_id)))
+                    raise InputError(
+                        f"{path}: not a valid record; move it away and rerun to extract its "
+                        "document again"
+                    )
+                self._add_done(record)
+            return write_run_outputs(
+                self.run_dir, session, totals, self.earlier, started_at, wall_s, extra
+            )
         finally:
-            self.totals.spool.close()
+            totals.spool.close()
 
 
 def write_run_outputs(
     run_dir: Path,
     session: Session,
     totals: RunTotals,
+    earlier: RunSpend,
     started_at: datetime,
     wall_s: float,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write the flat tables and manifest.json for everything in RUN_DIR; returns the manifest.
-    Tokens and cost are this invocation's; `run` sums them over every invocation of the run."""
-    # This invocation's rows are in the spool; only the records of earlier invocations are
-    # re-read, one at a time.
+    """Write the flat tables and manifest.json for everything in RUN_DIR, whose rows (those of
+    the documents skipped as done included) are in `totals.spool`; returns the manifest.
+    Tokens and cost are this invocation's; `run` sums them over every invocation of the run,
+    `earlier` being what the others spent."""
     spool = totals.spool
-    supports = {kind: dict(counts) for kind, counts in totals.support_sums.items()}
-    for record in iter_records(run_dir, totals.skipped):
-        spool.add_document(record.doc_id, table_rows(record))
-        add_support(supports, record.support)
     table_counts = write_tables(run_dir, spool)
     schema_sha256, schemas = combined_sha256(spool.schemas())
     write_document_table(run_dir, spool)
     settings, extractor = session.settings, session.extractor
     s = totals.stats
     spent = session.spend(s)
-    earlier = run_spend(run_dir)
     # Live tokens add up over invocations; batch tokens come whole from the ledger, since a
     # document written as failed and retried later would count its batch answers twice.
     batch_in, batch_out = totals.batch_tokens or (earlier.batch_in, earlier.batch_out)
@@ -308,7 +371,7 @@ def write_run_outputs(
         "decoding": extractor.request_settings.decoding,
         "git_commit": git_commit(),
         "versions": extractor.provenance["versions"],
-        "cache": str(settings.cache) if settings.cache_mode != "off" else None,
+        "cache": _text_path(settings.cache) if settings.cache_mode != "off" else None,
         "cache_mode": settings.cache_mode,
         "concurrency": session.concurrency,
         "started_at": started_at.isoformat(timespec="seconds"),
@@ -326,7 +389,7 @@ def write_run_outputs(
         "strategy": settings.strategy,
         "grounding": settings.grounding,
         "rejected": rejected_counts(run_dir / "rejected.jsonl"),
-        "support": support_totals(supports),
+        "support": support_totals(totals.support_sums),
         "cache_hits": s.cache_hits,
         "cache_misses": s.cache_misses,
         "tokens_in": s.prompt_tokens,
@@ -410,8 +473,12 @@ async def aextract_run(
         except BaseException:
             await session.__aexit__(None, None, None)
             raise
-        budget = Budget(settings, session.price, run_spend(run_dir).spend(session.price))
-        writer = RunWriter(run_dir, session.price)
+        try:
+            writer = RunWriter(run_dir, session.price)
+            budget = Budget(settings, session.price, writer.earlier.spend(session.price))
+        except BaseException:
+            await session.__aexit__(None, None, None)
+            raise
         todo = writer.skip_done(sources)
         started_at, started = datetime.now(UTC), time.perf_counter()
         fatal: DealxError | None = None
@@ -470,14 +537,32 @@ def _text_path(path: Path) -> str:
 def _inputs(run_dir: Path, this_run: dict[str, dict[str, str | None]]) -> dict[str, Any]:
     """Each document's input path and text hash: this invocation's, and those an earlier
     invocation of the same run recorded (kept for the documents skipped as done)."""
-    earlier: dict[str, Any] = {}
-    path = run_dir / "manifest.json"
-    if path.is_file():
-        try:
-            earlier = json.loads(path.read_text(encoding="utf-8")).get("inputs") or {}
-        except (OSError, ValueError, AttributeError):
-            earlier = {}
+    try:
+        manifest = _earlier_manifest(run_dir)
+    except FileNotFoundError:
+        manifest = None
+    inputs = manifest.get("inputs") if manifest is not None else None
+    # An entry of another shape than this function writes is not kept.
+    earlier = {
+        doc_id: entry
+        for doc_id, entry in (inputs.items() if isinstance(inputs, dict) else ())
+        if isinstance(entry, dict)
+        and set(entry) == {"path", "sha256"}
+        and all(isinstance(value, str | None) for value in entry.values())
+    }
     return dict(sorted({**earlier, **this_run}.items()))
+
+
+def _earlier_manifest(run_dir: Path) -> dict[str, Any] | None:
+    """The manifest an earlier invocation wrote, or None when it cannot be read as a JSON
+    object (cut short, emptied, not UTF-8); FileNotFoundError when there is none."""
+    try:
+        manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
 
 
 @dataclass(frozen=True)
@@ -508,16 +593,61 @@ class RunSpend:
 
 
 def run_spend(run_dir: Path) -> RunSpend:
-    """What earlier invocations of the run spent, from the manifest they wrote (nothing for a
-    new run; an invocation killed before its manifest is not counted)."""
-    path = run_dir / "manifest.json"
+    """What earlier invocations of the run spent, from the manifest the last one wrote
+    (nothing for a new run; an invocation killed before its manifest is not counted).
+
+    A manifest that is there but gives no spend (cut short, emptied) is made up for by
+    documents.csv: its documents' tokens, a lower bound, since a document retried keeps only
+    its last row. InputError when neither can be read: a budget cannot count an unknown
+    spend."""
     try:
-        run = json.loads(path.read_text(encoding="utf-8")).get("run") or {}
-        return RunSpend(
-            int(run["live_tokens_in"]),
-            int(run["live_tokens_out"]),
-            int(run["batch_tokens_in"]),
-            int(run["batch_tokens_out"]),
-        )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        manifest = _earlier_manifest(run_dir)
+    except FileNotFoundError:
         return RunSpend()
+    run = manifest.get("run") if manifest is not None else None
+    if isinstance(run, dict):
+        try:
+            return RunSpend(*(_count(run.get(name)) for name in MANIFEST_SPEND))
+        except ValueError:
+            pass  # a damaged `run` section: documents.csv tells more than nothing
+    spend = _documents_spend(run_dir)
+    if spend is None:
+        path = printable(str(run_dir / "manifest.json"))
+        raise InputError(
+            f"{path}: cannot be read, nor documents.csv beside it, so what the run spent so "
+            "far is unknown; restore it, or delete it to count that spend as 0, or choose "
+            "another --out"
+        )
+    return spend
+
+
+# The manifest's `run` entries and documents.csv's columns that RunSpend sums, in its order.
+MANIFEST_SPEND = ("live_tokens_in", "live_tokens_out", "batch_tokens_in", "batch_tokens_out")
+DOCUMENT_SPEND = ("tokens_in", "tokens_out", "batch_tokens_in", "batch_tokens_out")
+
+
+def _count(value: Any) -> int:
+    """A token count as a manifest (a number) or documents.csv (text) holds it; ValueError for
+    anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | str) or int(value) < 0:
+        raise ValueError(f"not a token count: {value!r}")
+    return int(value)
+
+
+def _documents_spend(run_dir: Path) -> RunSpend | None:
+    """The tokens of every document in documents.csv, or None when it cannot be read; a row
+    whose counts cannot be read is left out (the sum stays a lower bound)."""
+    sums = [0] * len(DOCUMENT_SPEND)
+    try:
+        with read_document_table(run_dir) as (columns, rows):
+            if not set(DOCUMENT_SPEND) <= set(columns):
+                return None
+            for row in rows:
+                try:
+                    counts = [_count(row[name]) for name in DOCUMENT_SPEND]
+                except ValueError:
+                    continue
+                sums = [total + count for total, count in zip(sums, counts, strict=True)]
+    except OSError:
+        return None
+    return RunSpend(*sums)

@@ -1,4 +1,5 @@
-"""Write a run: records, errors, flat tables and the manifest, each file atomically."""
+"""Write a run: records, errors, flat tables and the manifest, each file atomically; and read
+back what an earlier invocation of it wrote, as far as it can be read."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ import operator
 import os
 import re
 import secrets
+import stat
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pipeline.extraction.documents import check_doc_id
+from pipeline.extraction.documents import check_doc_id, printable
 from pipeline.store.row_spool import RowSpool
+from schemas.errors import InputError
 from schemas.records import DocumentExtraction, ValueSpan
 
 
@@ -104,11 +108,52 @@ def write_record(run_dir: Path, record: DocumentExtraction) -> None:
     write_atomic(record_path(run_dir, record.doc_id), record.model_dump_json(indent=2) + "\n")
 
 
-def iter_records(run_dir: Path, doc_ids: Iterable[str]) -> Iterator[DocumentExtraction]:
-    """The record files of `doc_ids`, read one at a time."""
-    for doc_id in doc_ids:
-        path = record_path(run_dir, doc_id)
-        yield DocumentExtraction.model_validate_json(path.read_text(encoding="utf-8"))
+def read_record(run_dir: Path, doc_id: str) -> DocumentExtraction | None:
+    """The record of `doc_id` in RUN_DIR, or None when none reads back as a valid record of
+    that document: missing, cut short, empty, not a record, a link to nowhere or in a loop."""
+    path = record_path(run_dir, doc_id)
+    try:
+        # Only a regular file is read: opening a FIFO in its place would block the run.
+        if not stat.S_ISREG(path.stat().st_mode):
+            return None
+        record = DocumentExtraction.model_validate_json(path.read_bytes())
+    except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
+        return None
+    return record if record.doc_id == doc_id else None
+
+
+def record_in_the_way(run_dir: Path, doc_id: str) -> bool:
+    """Whether a folder stands where the record of `doc_id` goes: a record cannot replace it
+    (anything else there, a link included, is replaced when the record is written)."""
+    path = record_path(run_dir, doc_id)
+    return path.is_dir() and not path.is_symlink()
+
+
+# The files (besides the tables) and the folders a run writes in RUN_DIR: something of
+# another kind in their place would stop the run at its first write to it, perhaps after all
+# its documents, or (a FIFO) hang it when read.
+RUN_FILES = ("manifest.json", "documents.csv", "errors.jsonl", "rejected.jsonl")
+RUN_FOLDERS = ("records", "candidates")
+
+
+def check_run_layout(run_dir: Path) -> None:
+    """InputError, naming the path, when anything but a regular file stands where the run
+    writes a file (a folder named manifest.json) or anything but a folder where it writes a
+    folder (a file named records)."""
+    for name in [*RUN_FILES, *(f"{table}.csv" for table in TABLE_COLUMNS)]:
+        path = run_dir / name
+        if path.exists() and not path.is_file():
+            raise InputError(
+                f"{printable(str(path))}: not a regular file, where the run writes its {name}; "
+                "move it away"
+            )
+    for name in RUN_FOLDERS:
+        path = run_dir / name
+        if (path.exists() or path.is_symlink()) and not path.is_dir():
+            raise InputError(
+                f"{printable(str(path))}: not a folder, where the run writes its {name}; "
+                "move it away"
+            )
 
 
 def jsonl_text(rows: list[dict[str, Any]]) -> str:
@@ -121,8 +166,13 @@ def append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     reported. (No fsync, as for write_atomic: the page cache outlives the process; fsync would
     add power-loss safety at about a millisecond a line.)"""
     if rows:
-        with path.open("a", encoding="utf-8") as handle:
-            handle.write(jsonl_text(rows))
+        with path.open("a+b") as handle:
+            # A crash mid-append can cut the last line short: the new lines start on a line
+            # of their own, so only that one line stays unreadable.
+            end = handle.seek(0, os.SEEK_END)
+            handle.seek(max(end - 1, 0))
+            fresh = b"\n" if end and handle.read(1) != b"\n" else b""
+            handle.write(fresh + jsonl_text(rows).encode("utf-8"))
 
 
 TABLE_COLUMNS = {
@@ -260,12 +310,36 @@ def write_document_table(run_dir: Path, spool: RowSpool) -> None:
     path = run_dir / "documents.csv"
     # An invocation that finished no document (a batch still running) wrote an empty table.
     if path.exists() and path.stat().st_size > 1:
-        with path.open(encoding="utf-8", newline="") as earlier:
-            reader = csv.DictReader(earlier)
-            spool.add_earlier_documents(list(reader.fieldnames or []), reader)
+        with read_document_table(run_dir) as (columns, rows):
+            # Without its doc_id column, a damaged table cannot say which rows to keep.
+            if "doc_id" in columns:
+                spool.add_earlier_documents(columns, rows)
     columns = spool.document_columns
     if not columns:
         write_atomic(path, "\n")  # what pandas writes for a table without columns
         return
     rows = ([row.get(column) for column in columns] for row in spool.document_rows())
     write_atomic_parts(path, csv_parts(columns, rows))
+
+
+@contextmanager
+def read_document_table(
+    run_dir: Path,
+) -> Iterator[tuple[list[str], Iterator[dict[str, str]]]]:
+    """documents.csv as an earlier invocation wrote it: its columns, and its rows as text by
+    column. A damaged table is read as far as it goes: bytes that are not UTF-8 become U+FFFD,
+    and a line the csv module cannot parse ends the rows. OSError when it cannot be opened."""
+    with (run_dir / "documents.csv").open(encoding="utf-8", errors="replace", newline="") as table:
+        reader = csv.DictReader(table)
+        try:
+            columns = list(reader.fieldnames or [])
+        except csv.Error:
+            columns = []
+        yield columns, _parsed_rows(reader)
+
+
+def _parsed_rows(reader: csv.DictReader[str]) -> Iterator[dict[str, str]]:
+    try:
+        yield from reader
+    except csv.Error:
+        return
