@@ -9,11 +9,15 @@ instructor's make_cache_key (see pipeline.extraction.request), and each row adds
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import NoneType
 from typing import Any
 
 from schemas.errors import InputError
@@ -60,6 +64,78 @@ CREATE TABLE IF NOT EXISTS set_aside (
     set_aside_at TEXT DEFAULT CURRENT_TIMESTAMP
 );
 """
+# The columns each table must have: a table of the same name without them is another
+# program's (or another version's), and every read or write of it would fail.
+_LAYOUT = {
+    "responses": _COLUMNS,
+    "set_aside": (*_COLUMNS, "reason", "set_aside_at"),
+}
+
+# What each field holds, JSON columns decoded, and how to say so: checked when an entry comes
+# from outside (an import) and, cheaply, on every read, so that a row written by hand or by an
+# older version is set aside instead of failing documents with a TypeError.
+_OBJECT = ((dict,), "a JSON object")
+_STRING = ((str,), "a string")
+_COUNT = ((int,), "a non-negative integer")
+_SECONDS = ((float, int), "a finite number")
+_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "key": _STRING,
+    "doc_id": _STRING,
+    "request": _OBJECT,
+    "raw_response": _OBJECT,
+    "record": _OBJECT,
+    "prompt_tokens": _COUNT,
+    "completion_tokens": _COUNT,
+    "latency_s": _SECONDS,
+    "created_at": _STRING,
+    "server_model": ((str, NoneType), "a string or null"),
+    "reasks": _COUNT,
+    "transport_retries": _COUNT,
+    "provenance": _OBJECT,
+}
+_ROW_TYPES = tuple(_FIELDS[column][0] for column in _COLUMNS)
+_JSON_KINDS = {
+    dict: "a JSON object",
+    list: "an array",
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "a boolean",
+    NoneType: "null",
+}
+# What json.loads raises for a stored value that is no JSON text: invalid JSON (ValueError),
+# a BLOB of bytes that are not UTF-8 (UnicodeDecodeError, a ValueError too), NULL (TypeError),
+# nesting deeper than the interpreter's stack.
+_UNREADABLE = (ValueError, TypeError, RecursionError)
+# SQLite's INTEGER is 64-bit signed.
+_MAX_COUNT = 2**63 - 1
+
+
+def _kind(value: object) -> str:
+    return _JSON_KINDS.get(type(value), type(value).__name__)
+
+
+def _entry_problem(values: Mapping[str, Any]) -> str | None:
+    """What keeps these field values from being a cache entry (a field missing or of the
+    wrong type, a count that is negative or too large, a latency that is not finite), or None."""
+    for column in _FIELDS:
+        if column not in values:
+            return f"no {column}"
+        if (problem := _field_problem(column, values[column])) is not None:
+            return problem
+    return None
+
+
+def _field_problem(column: str, value: object) -> str | None:
+    types, wanted = _FIELDS[column]
+    # bool is an int to isinstance, never to a reader of the entry.
+    if isinstance(value, bool) or not isinstance(value, types):
+        return f"{column} is {_kind(value)}, not {wanted}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{column} is {value!r}, not {wanted}"
+    if _FIELDS[column] is _COUNT and isinstance(value, int) and not 0 <= value <= _MAX_COUNT:
+        return f"{column} is {value!r}, not {wanted}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -76,6 +152,7 @@ class CachedAnswer:
 
 
 _ANSWER_COLUMNS = tuple(CachedAnswer.__dataclass_fields__)
+_ANSWER_TYPES = tuple(_FIELDS[column][0] for column in _ANSWER_COLUMNS[1:])
 # The columns in field order, `record` (the one stored as JSON) first.
 _SELECT_ANSWER = f"SELECT {', '.join(_ANSWER_COLUMNS)} FROM responses WHERE key = ?"
 
@@ -108,8 +185,13 @@ class CacheEntry:
         return {column: getattr(self, column) for column in _COLUMNS}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CacheEntry:
-        """Read an exported entry; a missing or unknown field is a KeyError/TypeError."""
+    def from_json(cls, data: object) -> CacheEntry:
+        """Read an exported entry; anything but an object with every field of its type is a
+        ValueError saying what is wrong (fields of later versions are ignored)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"it is {_kind(data)}, not a JSON object")
+        if (problem := _entry_problem(data)) is not None:
+            raise ValueError(problem)
         return cls(**{column: data[column] for column in _COLUMNS})
 
 
@@ -146,8 +228,42 @@ def _enable_wal(db: sqlite3.Connection) -> None:
             time.sleep(0.05)
 
 
+def _cache_error(path: Path, exc: sqlite3.DatabaseError) -> InputError:
+    """The one-line error for a cache file SQLite cannot use: damaged pages, a file that is
+    not a database, or (an OperationalError) one it cannot open or lock."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    # The low byte is the primary code; SQLITE_CORRUPT_INDEX and the like are damage too.
+    if code is not None and code & 0xFF == sqlite3.SQLITE_CORRUPT:
+        return InputError(f"{path}: the cache is damaged ({exc})")
+    if isinstance(exc, sqlite3.OperationalError):
+        return InputError(f"{path}: cannot open the cache ({exc})")
+    return InputError(f"{path}: not a dealx cache ({exc})")
+
+
+def _layout_problem(db: sqlite3.Connection) -> str | None:
+    """How the file's tables differ from a dealx cache's, or None (a new file has none)."""
+    for table, columns in _LAYOUT.items():
+        found = {name for (name,) in db.execute("SELECT name FROM pragma_table_info(?)", (table,))}
+        if found and (missing := [column for column in columns if column not in found]):
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            return f"table {table} has no column {missing[0]}{more}"
+    return None
+
+
+def _prepare(db: sqlite3.Connection, path: Path) -> None:
+    """Check the file's tables, switch it to WAL and create what is missing. The layout is
+    checked once here, before anything is written to another program's file, so that no read
+    of the hot path has to expect a missing column."""
+    if (problem := _layout_problem(db)) is not None:
+        raise InputError(f"{path}: not a dealx cache ({problem})")
+    _enable_wal(db)
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(_SCHEMA)
+
+
 class ResponseCache:
-    """SQLite-backed store of CacheEntry rows, safe for concurrent processes (WAL, busy timeout)."""
+    """SQLite-backed store of CacheEntry rows, safe for concurrent processes (WAL, busy timeout).
+    A file SQLite cannot use, at opening or later, is an InputError naming it."""
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
         """Open the cache at `path`; with create=False a missing file is an InputError (a
@@ -158,13 +274,13 @@ class ResponseCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
-            _enable_wal(self._db)
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.OperationalError as exc:
-            raise InputError(f"{path}: cannot open the cache ({exc})") from exc
+            try:
+                _prepare(self._db, path)
+            except BaseException:
+                self._db.close()
+                raise
         except sqlite3.DatabaseError as exc:
-            raise InputError(f"{path}: not a dealx cache ({exc})") from exc
+            raise _cache_error(path, exc) from exc
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -177,10 +293,19 @@ class ResponseCache:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    @contextmanager
+    def _using(self) -> Iterator[sqlite3.Connection]:
+        """The connection, under the lock, with SQLite's errors made InputErrors."""
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.DatabaseError as exc:
+                raise _cache_error(self.path, exc) from exc
+
     def get(self, key: str) -> CacheEntry | None:
         """The entry for `key`, or None; an unreadable row is set aside and counts as a miss."""
-        with self._lock:
-            row = self._db.execute(
+        with self._using() as db:
+            row = db.execute(
                 f"SELECT {', '.join(_COLUMNS)} FROM responses WHERE key = ?", (key,)
             ).fetchone()
         if row is None:
@@ -189,29 +314,45 @@ class ResponseCache:
         try:
             for column in _JSON_COLUMNS:
                 values[column] = json.loads(values[column])
-            return CacheEntry(**values)
-        except (json.JSONDecodeError, TypeError) as exc:
+        except _UNREADABLE as exc:
             self._set_aside(key, f"unreadable entry: {exc}")
             return None
+        if not all(map(isinstance, values.values(), _ROW_TYPES)):
+            self._set_aside(key, f"unreadable entry: {_entry_problem(values)}")
+            return None
+        return CacheEntry(**values)
 
     def get_answer(self, key: str) -> CachedAnswer | None:
         """Just the answer for `key` (the hot path of a replay: no request or raw response is
         parsed); an unreadable row is set aside and counts as a miss."""
+        # Inline, not _using(): a context manager per read is measurable in a replay.
         with self._lock:
-            row = self._db.execute(_SELECT_ANSWER, (key,)).fetchone()
+            try:
+                row = self._db.execute(_SELECT_ANSWER, (key,)).fetchone()
+            except sqlite3.DatabaseError as exc:
+                raise _cache_error(self.path, exc) from exc
         if row is None:
             return None
-        record, *rest = row
+        text, *rest = row
         try:
-            return CachedAnswer(json.loads(record), *rest)
-        except json.JSONDecodeError as exc:
+            record = json.loads(text)
+        except _UNREADABLE as exc:
             self._set_aside(key, f"unreadable entry: {exc}")
             return None
+        if type(record) is not dict or not all(map(isinstance, rest, _ANSWER_TYPES)):
+            problem = next(
+                problem
+                for column, value in zip(_ANSWER_COLUMNS, (record, *rest), strict=True)
+                if (problem := _field_problem(column, value)) is not None
+            )
+            self._set_aside(key, f"unreadable entry: {problem}")
+            return None
+        return CachedAnswer(record, *rest)
 
     def __contains__(self, key: object) -> bool:
         """Whether an entry for `key` is stored."""
-        with self._lock:
-            row = self._db.execute("SELECT 1 FROM responses WHERE key = ?", (key,)).fetchone()
+        with self._using() as db:
+            row = db.execute("SELECT 1 FROM responses WHERE key = ?", (key,)).fetchone()
         return row is not None
 
     def put(self, entry: CacheEntry) -> None:
@@ -220,28 +361,26 @@ class ResponseCache:
 
     def put_rows(self, rows: list[tuple[Any, ...]]) -> None:
         """Store (or overwrite) entries, as `row_of` encodes them, in one transaction (a
-        collected batch's answers)."""
-        with self._lock, self._db:
-            self._db.executemany(_UPSERT, rows)
+        collected batch's answers, an import): all of them or, on an error, none."""
+        with self._using() as db, db:
+            db.executemany(_UPSERT, rows)
 
     def _set_aside(self, key: str, reason: str) -> None:
         columns = ", ".join(_COLUMNS)
-        with self._lock, self._db:
-            self._db.execute(
+        with self._using() as db, db:
+            db.execute(
                 f"INSERT INTO set_aside ({columns}, reason) "
                 f"SELECT {columns}, ? FROM responses WHERE key = ?",
                 (reason, key),
             )
-            self._db.execute("DELETE FROM responses WHERE key = ?", (key,))
+            db.execute("DELETE FROM responses WHERE key = ?", (key,))
 
     def entries(self) -> list[CacheEntry]:
         """Every readable entry, ordered by document and key (for export)."""
-        with self._lock:
-            keys = [
-                key for (key,) in self._db.execute("SELECT key FROM responses ORDER BY doc_id, key")
-            ]
+        with self._using() as db:
+            keys = [key for (key,) in db.execute("SELECT key FROM responses ORDER BY doc_id, key")]
         return [entry for key in keys if (entry := self.get(key)) is not None]
 
     def __len__(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+        with self._using() as db:
+            return db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]

@@ -6,9 +6,10 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeline.extraction.documents import check_doc_id
-from pipeline.store.cache import CacheEntry, ResponseCache
+from pipeline.store.cache import CacheEntry, ResponseCache, row_of
 from pipeline.store.run_dir import write_atomic
 from schemas.errors import InputError
 
@@ -32,9 +33,10 @@ def entry_filename(entry: CacheEntry) -> str:
 
 def export_entries(cache: ResponseCache, folder: Path) -> list[Path]:
     """Write every cache entry as pretty JSON under `folder`; returns the files written."""
+    entries = cache.entries()  # first: a damaged cache leaves no folder behind
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for entry in cache.entries():
+    for entry in entries:
         path = folder / entry_filename(entry)
         text = json.dumps(entry.to_json(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
         write_atomic(path, text)
@@ -43,13 +45,37 @@ def export_entries(cache: ResponseCache, folder: Path) -> list[Path]:
 
 
 def read_entry(path: Path) -> CacheEntry:
-    """Read one exported entry; a broken file is an InputError naming it."""
+    """Read one exported entry; a file that cannot be read, is not UTF-8 JSON or holds no
+    entry (a field missing or of the wrong type) is an InputError naming it and the problem."""
     try:
-        return check_entry(CacheEntry.from_json(json.loads(path.read_text(encoding="utf-8"))), path)
+        entry = CacheEntry.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 (byte {exc.start})") from exc
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from exc
-    except (KeyError, TypeError) as exc:
+    except RecursionError as exc:
+        raise InputError(f"{path}: invalid JSON: nested too deeply") from exc
+    except ValueError as exc:  # after its subclasses above
         raise InputError(f"{path}: not a dealx cache entry ({exc})") from exc
+    return check_entry(entry, path)
+
+
+def _storable_row(entry: CacheEntry, path: Path) -> tuple[Any, ...]:
+    """The entry's row, refused when SQLite cannot store it: JSON lets a string hold half a
+    surrogate pair ("\\ud800"), which is not text and has no UTF-8 form."""
+    row = row_of(entry)
+    for value in row:
+        if isinstance(value, str) and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise InputError(
+                    f"{path}: not a dealx cache entry (a string holds the unpaired surrogate "
+                    f"{exc.object[exc.start : exc.end]!r})"
+                ) from exc
+    return row
 
 
 @dataclass(frozen=True)
@@ -62,13 +88,15 @@ class Imported:
 
 def import_entries(cache: ResponseCache, folder: Path) -> Imported:
     """Load every `*.json` entry under `folder` into the cache (an entry already there is
-    overwritten with the file's version)."""
+    overwritten with the file's version). Every file is read and checked first and the entries
+    are written in one transaction, so a refused file leaves the cache as it was."""
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder")
     paths = sorted(folder.glob("*.json"))
-    new = 0
+    rows: dict[str, tuple[Any, ...]] = {}  # of two files with one key, the later one wins
     for path in paths:
         entry = read_entry(path)
-        new += entry.key not in cache
-        cache.put(entry)
+        rows[entry.key] = _storable_row(entry, path)
+    new = sum(key not in cache for key in rows)
+    cache.put_rows(list(rows.values()))
     return Imported(read=len(paths), new=new)
