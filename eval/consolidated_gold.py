@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from pipeline.consolidation.inputs import os_problem, read_regular_file
 from schemas.consolidated import GoldConsolidation, GoldDealCluster, parse_mention_key
 from schemas.errors import InputError
 from schemas.gold import GoldDocument
@@ -27,7 +28,9 @@ _SECTIONS = ("companies", "people", "deals")
 def parse_consolidated_gold(path: Path) -> tuple[GoldConsolidation | None, list[Problem]]:
     """The consolidated gold, or None and what is wrong with the file."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular_file(path).decode("utf-8"))
+    except OSError as exc:
+        return None, [("(file)", f"cannot read ({os_problem(exc)})")]
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return None, [("(file)", f"invalid JSON: {exc}")]
     try:

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from eval.consolidated_gold import check_consolidated_gold
+from pipeline.consolidation.inputs import os_problem, read_regular_file
 from pipeline.extraction.documents import Document, load_documents
 from pipeline.extraction.grounding import ground
 from schemas.errors import InputError
@@ -52,7 +53,9 @@ def error_location(loc: tuple[int | str, ...]) -> str:
 def parse_gold_file(path: Path) -> tuple[GoldDocument | None, list[GoldProblem]]:
     """Parse one gold file; problems name the field, or the line for invalid JSON."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular_file(path).decode("utf-8"))
+    except OSError as exc:
+        return None, [GoldProblem(path, "(file)", f"cannot read ({os_problem(exc)})")]
     except UnicodeDecodeError as exc:
         return None, [GoldProblem(path, "(file)", f"not UTF-8 (byte {exc.start})")]
     except json.JSONDecodeError as exc:
@@ -144,7 +147,10 @@ def validate_gold_dir(gold_dir: Path, seeds_dir: Path) -> list[GoldProblem]:
 
 
 def load_gold_dir(gold_dir: Path) -> dict[str, GoldDocument]:
-    """Load every valid gold file, keyed by document id; invalid files raise InputError."""
+    """Load every valid gold file, keyed by document id; a path that is no folder and invalid
+    files raise InputError."""
+    if not gold_dir.is_dir():
+        raise InputError(f"{gold_dir}: no such gold folder")
     golds: dict[str, GoldDocument] = {}
     for path in article_gold_files(gold_dir):
         gold, problems = parse_gold_file(path)

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from eval.gold import error_location, load_gold_dir
+from pipeline.consolidation.inputs import os_problem, read_errors, read_regular_file
 from schemas.errors import InputError
 from schemas.gold import GoldDocument
 from schemas.records import DocumentExtraction
@@ -39,8 +40,9 @@ class Run:
 def load_run(run_dir: Path) -> Run:
     """Load RUN_DIR/records/*.json, errors.jsonl, manifest.json and candidates/*.json.
 
-    A record file that does not parse or validate is a failed document (all its gold records
-    missed), never dropped; a document with both a record and an error line counts as extracted.
+    A record file that cannot be read, parse or validate is a failed document (all its gold
+    records missed), never dropped; a document with both a record and an error line counts as
+    extracted.
     """
     if not run_dir.is_dir():
         raise InputError(f"{run_dir}: not a run directory")
@@ -65,10 +67,7 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "manifest.json"
     if not path.is_file():
         return {}
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from exc
+    manifest = _read_json(path)
     if not isinstance(manifest, dict):
         raise InputError(f"{path}: expected a JSON object")
     return manifest
@@ -110,10 +109,7 @@ def read_candidates(folder: Path) -> dict[str, dict[str, Any]]:
         return {}
     candidates: dict[str, dict[str, Any]] = {}
     for path in sorted(folder.glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"{path}: not valid JSON ({exc})") from exc
+        data = _read_json(path)
         if not isinstance(data, dict):
             raise InputError(f"{path}: expected a JSON object")
         try:
@@ -128,26 +124,18 @@ def read_candidates(folder: Path) -> dict[str, dict[str, Any]]:
     return candidates
 
 
-def read_errors(path: Path) -> dict[str, str]:
-    """errors.jsonl as {doc_id: reason}; blank lines are skipped, malformed ones are an error."""
-    if not path.is_file():
-        return {}
-    failures: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            failures[str(row["doc_id"])] = str(row.get("reason", ""))
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-            raise InputError(f"{path}:{number}: expected {{'doc_id': ..., 'reason': ...}}") from exc
-    return failures
+def _read_json(path: Path) -> Any:
+    """The JSON value in a file of a run; an InputError naming it when it cannot be read."""
+    try:
+        return json.loads(read_regular_file(path).decode("utf-8"))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({os_problem(exc)})") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from exc
 
 
 def load_gold(gold_dir: Path) -> dict[str, GoldDocument]:
     """Every gold document in `gold_dir`; a missing or empty folder is an input error."""
-    if not gold_dir.is_dir():
-        raise InputError(f"{gold_dir}: no such gold folder")
     golds = load_gold_dir(gold_dir)
     if not golds:
         raise InputError(f"{gold_dir}: no gold files (*.json)")
@@ -157,7 +145,9 @@ def load_gold(gold_dir: Path) -> dict[str, GoldDocument]:
 def _read_record(path: Path) -> tuple[DocumentExtraction | None, str]:
     """One record file, or None and the reason it cannot be scored."""
     try:
-        extraction = DocumentExtraction.model_validate_json(path.read_bytes())
+        extraction = DocumentExtraction.model_validate_json(read_regular_file(path))
+    except OSError as exc:
+        return None, f"record file not read ({os_problem(exc)})"
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         return None, f"invalid record file: {error_location(error['loc'])}: {error['msg']}"

@@ -27,12 +27,8 @@ from eval.load import Run, load_run
 from eval.report_consolidated import consolidated_section, read_consolidation
 from eval.scoring import Scores, evaluate
 from eval.tables import cell, vertical
-from pipeline.extraction.documents import (
-    UnreadableDocument,
-    find_document_paths,
-    read_document,
-    text_sha256,
-)
+from pipeline.consolidation.inputs import read_article, recorded_inputs
+from pipeline.extraction.documents import UnreadableDocument, find_document_paths, text_sha256
 from schemas.gold import GoldDocument
 from schemas.records import Company, Deal, Money, Party, Person, Role, record_label
 
@@ -113,17 +109,7 @@ def write_report(
 
 def recorded_articles(run: Run) -> dict[str, Path]:
     """The article files the run read, by document id, from its manifest's `inputs`."""
-    inputs = run.manifest.get("inputs") or {}
-    return {
-        doc_id: Path(entry["path"])
-        for doc_id, entry in inputs.items()
-        if isinstance(entry, dict) and entry.get("path")
-    }
-
-
-def _input_sha256(run: Run, doc_id: str) -> str | None:
-    entry = (run.manifest.get("inputs") or {}).get(doc_id)
-    return entry.get("sha256") if isinstance(entry, dict) else None
+    return {doc_id: entry.path for doc_id, entry in recorded_inputs(run.manifest).items()}
 
 
 def articles(documents_dir: Path) -> dict[str, Path]:
@@ -142,6 +128,7 @@ def render_report(
     doc_ids = sorted(run.doc_ids | set(evaluation.alignments))
     statuses = dict(zip(evaluation.by_doc["doc_id"], evaluation.by_doc["status"], strict=True))
     reasons = dict(zip(evaluation.by_doc["doc_id"], evaluation.by_doc["reason"], strict=True))
+    recorded = recorded_inputs(run.manifest)
     panel: dict[str, dict[str, Any]] = {}
     sections = []
     tally = dict.fromkeys(OUTCOME_LABELS, 0)
@@ -161,7 +148,7 @@ def render_report(
                 run.failures.get(doc_id),
                 article_paths.get(doc_id),
                 records,
-                expected_sha256=_input_sha256(run, doc_id),
+                expected_sha256=recorded[doc_id].sha256 if doc_id in recorded else None,
                 is_open=index < OPEN_DOCUMENTS,
             )
         )
@@ -375,7 +362,7 @@ def _doc_section(
         notices.append("article text not found (no input path in the manifest; try --seeds)")
     else:
         try:
-            text = read_document(article_path).text
+            text = read_article(article_path).text
         except UnreadableDocument as exc:
             notices.append(str(exc))
         else:

@@ -49,15 +49,18 @@ def list_runs(runs_dir: Path, golds: dict[str, GoldDocument] | None) -> pd.DataF
             rows.append({**row, "problem": str(exc)})
             continue
         manifest = run.manifest
+        totals = manifest.get("run")
+        # Over every invocation of the run, live and batch (a manifest older than the `run`
+        # section: its own); cost blank: no price. A value of the wrong type is left blank.
+        totals = totals if isinstance(totals, dict) else manifest
         row |= {
-            "model": manifest.get("model"),
-            "prompt": manifest.get("prompt"),
-            "started_at": manifest.get("started_at"),
+            "model": _text(manifest.get("model")),
+            "prompt": _text(manifest.get("prompt")),
+            "started_at": _text(manifest.get("started_at")),
             "docs": len(run.predictions),
             "failed": len(run.failures),
-            # Over every invocation of the run, live and batch; cost blank: no price.
-            "tokens": _run_tokens(manifest),
-            "cost_usd": (manifest.get("run") or {}).get("cost_usd", manifest.get("cost_usd")),
+            "tokens": _run_tokens(totals),
+            "cost_usd": _number(totals.get("cost_usd", manifest.get("cost_usd"))),
         }
         if golds:
             overall = evaluate(run, golds).overall
@@ -69,15 +72,22 @@ def list_runs(runs_dir: Path, golds: dict[str, GoldDocument] | None) -> pd.DataF
         column: "Float64" for column in ("cost_usd", "f1", "field_f1", "support_rate")
     }
     frame = frame.astype(kinds)
-    order = frame["started_at"].fillna("").astype(str)
+    # A column of runs that all have a problem holds only NaN: no start time sorts first.
+    order = frame["started_at"].map(lambda value: value if isinstance(value, str) else "")
     return frame.iloc[order.argsort(kind="stable")].reset_index(drop=True)
 
 
-def _run_tokens(manifest: dict[str, object]) -> int | None:
-    """Tokens in and out of the whole run (a manifest older than the `run` section: its own)."""
-    run = manifest.get("run")
-    source = run if isinstance(run, dict) else manifest
-    tokens_in, tokens_out = source.get("tokens_in"), source.get("tokens_out")
+def _run_tokens(totals: dict[str, object]) -> int | None:
+    """Tokens in and out, or None when either count is missing or not a whole number."""
+    tokens_in, tokens_out = totals.get("tokens_in"), totals.get("tokens_out")
     if not isinstance(tokens_in, int) or not isinstance(tokens_out, int):
         return None
     return tokens_in + tokens_out
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -86,7 +86,7 @@ def test_a_folder_that_is_no_run_is_an_input_error(tmp_path: Path, dealx: Dealx)
     ]
 
 
-def test_articles_come_from_the_manifest_and_an_unreadable_one_is_a_note(tmp_path: Path) -> None:
+def test_articles_come_from_the_manifest_and_an_unreadable_one_is_left_out(tmp_path: Path) -> None:
     run = tmp_path / "run"
     (run / "records").mkdir(parents=True)
     (run / "records" / "a.json").write_text(json.dumps(record("a")))
@@ -97,5 +97,6 @@ def test_articles_come_from_the_manifest_and_an_unreadable_one_is_a_note(tmp_pat
     inputs = {"a": {"path": str(article)}, "b": {"path": str(tmp_path / "b.txt")}}
     (run / "manifest.json").write_text(json.dumps({"inputs": inputs}))
     consolidation = consolidate(run)
-    assert [e.date for e in consolidation.deals[0].timeline] == ["2025-06-11", None]
-    assert any("b.txt: article not read" in note for note in consolidation.notes)
+    assert [e.date for e in consolidation.deals[0].timeline] == ["2025-06-11"]
+    reason = consolidation.failures["b"]
+    assert reason.startswith(f"article not read: {tmp_path / 'b.txt'}: UTF-16 text")
