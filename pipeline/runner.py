@@ -51,7 +51,7 @@ from pipeline.store.run_dir import (
 )
 from pipeline.store.run_lock import run_dir_lock
 from schemas.errors import DealxError, InputError
-from schemas.records import DocumentExtraction, Support
+from schemas.records import Support
 
 
 @dataclass
@@ -63,10 +63,6 @@ class RunTotals:
     ok: list[str] = field(default_factory=list, repr=False)
     failed: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # already done by an earlier invocation
-    # How many of `skipped`, from the first, RunWriter.skip_done has read into the spool and
-    # the support sums; write_run_outputs reads the records of the others (a batch run lists
-    # its done documents itself).
-    skipped_read: int = 0
     # Support counts summed by record type as documents arrive (not kept per document).
     support_sums: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
     stats: DocStats = field(default_factory=DocStats)
@@ -222,31 +218,27 @@ class RunWriter:
             remove_stale_temp_files(folder)
 
     def skip_done(self, sources: Iterable[Source]) -> list[Source]:
-        """The sources to extract: those without a record in RUN_DIR that reads back as a
-        valid record of the document. The others count as already done, their record read
-        here, once, into the run's tables and support sums; a damaged record is rewritten
-        when its document is extracted again. A folder where the record goes fails its
-        document alone."""
-        todo = []
-        for source in sources:
-            doc_id = source_id(source)
-            record = read_record(self.run_dir, doc_id)
-            if record is not None:
-                self._add_done(record)
-                self.totals.skipped.append(doc_id)
-                self.totals.skipped_read += 1
-            elif record_in_the_way(self.run_dir, doc_id):
-                path = printable(str(record_path(self.run_dir, doc_id)))
-                reason = f"{path}: a folder where the record goes; move it away and rerun"
-                self.add(DocumentOutcome(doc_id, None, DocStats(), reason))
-            else:
-                todo.append(source)
-        return todo
+        """The sources to extract: those `already_done` says are not."""
+        return [source for source in sources if not self.already_done(source_id(source))]
 
-    def _add_done(self, record: DocumentExtraction) -> None:
-        """Add the rows and support of a record an earlier invocation wrote."""
-        self.totals.spool.add_document(record.doc_id, table_rows(record))
-        add_support(self.totals.support_sums, record.support)
+    def already_done(self, doc_id: str) -> bool:
+        """Whether there is nothing to extract for `doc_id`: its record in RUN_DIR reads back
+        as a valid record of the document (it counts as skipped, read here, once, into the
+        run's tables and support sums), or a folder stands where the record goes (the
+        document fails alone). A damaged record is rewritten when its document is extracted
+        again."""
+        record = read_record(self.run_dir, doc_id)
+        if record is not None:
+            self.totals.spool.add_document(record.doc_id, table_rows(record))
+            add_support(self.totals.support_sums, record.support)
+            self.totals.skipped.append(doc_id)
+            return True
+        if record_in_the_way(self.run_dir, doc_id):
+            path = printable(str(record_path(self.run_dir, doc_id)))
+            reason = f"{path}: a folder where the record goes; move it away and rerun"
+            self.add(DocumentOutcome(doc_id, None, DocStats(), reason))
+            return True
+        return False
 
     def add(self, outcome: DocumentOutcome) -> None:
         """Write one document's outcome: its record, rejections and candidates, or its error."""
@@ -311,23 +303,12 @@ class RunWriter:
             self.run_dir / "errors.jsonl",
             jsonl_text([{"doc_id": d, "reason": r} for d, r in failures]),
         )
-        totals = self.totals
         try:
-            # A batch run lists its done documents itself: their records are read now.
-            for doc_id in totals.skipped[totals.skipped_read :]:
-                record = read_record(self.run_dir, doc_id)
-                if record is None:
-                    path = printable(str(record_path(self.run_dir, doc_id)))
-                    raise InputError(
-                        f"{path}: not a valid record; move it away and rerun to extract its "
-                        "document again"
-                    )
-                self._add_done(record)
             return write_run_outputs(
-                self.run_dir, session, totals, self.earlier, started_at, wall_s, extra
+                self.run_dir, session, self.totals, self.earlier, started_at, wall_s, extra
             )
         finally:
-            totals.spool.close()
+            self.totals.spool.close()
 
 
 def write_run_outputs(

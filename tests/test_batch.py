@@ -277,6 +277,21 @@ def test_rerunning_never_submits_twice_nor_loses_a_request(tmp_path: Path) -> No
     assert len(input_lines(server)) == len(ids)
 
 
+def test_a_damaged_record_is_written_again_from_the_batch_answers(tmp_path: Path) -> None:
+    ids = write_docs(tmp_path / "docs", 3)
+    damaged = tmp_path / "run" / "records" / f"{ids[0]}.json"
+    with FakeOpenAI(Reply(ANSWER)) as server:
+        settings = fake_settings(server.base_url, tmp_path)
+        extract_batch(settings, tmp_path / "run", poll_s=FAST)
+        whole = damaged.read_text()
+        damaged.write_text(whole[:40])  # cut short, as by a full disk
+        again = extract_batch(settings, tmp_path / "run", poll_s=FAST)
+        assert (posts(server, FILES_PATH), posts(server, BATCHES_PATH)) == (1, 1)
+    assert damaged.read_text() == whole
+    assert again["documents"]["ok"] == 1 and again["documents"]["skipped_already_done"] == 2
+    assert again["records"] == {"companies": 6, "people": 0, "deals": 3}
+
+
 def test_a_lost_create_is_found_again_not_repeated(tmp_path: Path) -> None:
     write_docs(tmp_path / "docs", 2)
     with FakeOpenAI(Reply(ANSWER), batch_plan=BatchPlan(lose_creates=1)) as server:

@@ -32,7 +32,7 @@ from pipeline.failures import describe_failure, fatal_for_run
 from pipeline.pricing import Price, parse_prices
 from pipeline.runner import RunWriter, run_spend, write_outcomes
 from pipeline.settings import Settings
-from pipeline.store.run_dir import record_path
+from pipeline.store.run_dir import read_record
 from pipeline.store.run_lock import run_dir_lock
 from schemas.errors import (
     BatchApiError,
@@ -153,7 +153,7 @@ def _prepare(session: Session, ledger: Ledger, run_dir: Path, limits: Limits) ->
     max_tokens = settings.max_tokens
     with db:
         for path in sources:
-            if record_path(run_dir, path.stem).exists():
+            if read_record(run_dir, path.stem) is not None:
                 continue  # written by an earlier live run into the same folder
             try:
                 document = read_document(path)
@@ -417,16 +417,16 @@ def _failure(rows: list[tuple[str, str, str | None, int, int]]) -> str:
 
 
 async def _outcomes(
-    ledger: Ledger, run_dir: Path, replay: Session, live: Session | None
+    ledger: Ledger, todo: set[str], replay: Session, live: Session | None
 ) -> AsyncIterator[DocumentOutcome]:
-    """The outcome of every document whose requests have all ended and that has no record:
+    """The outcome of every document of `todo` whose requests have all ended:
     replayed from the cache when all are ok, extracted live (`live`, for --retry live) when
     some are not, else failed with the reason."""
     complete: list[Path] = []
     retry: list[Path] = []
     failed: list[DocumentOutcome] = []
     for doc_id, path, error in list(ledger.docs()):
-        if record_path(run_dir, doc_id).exists():
+        if doc_id not in todo:
             continue
         rows = ledger.doc_requests(doc_id)
         if error is not None:
@@ -541,9 +541,7 @@ async def _write(
     started_at, started = datetime.now(UTC), time.perf_counter()
     writer = RunWriter(run_dir, replay.price)
     writer.totals.batch_tokens = ledger.tokens()
-    writer.totals.skipped.extend(
-        doc_id for doc_id, _, _ in ledger.docs() if record_path(run_dir, doc_id).exists()
-    )
+    todo = {doc_id for doc_id, _, _ in ledger.docs() if not writer.already_done(doc_id)}
     written = 0
 
     def progress() -> None:
@@ -553,7 +551,7 @@ async def _write(
             on_progress("records", written, 0)
 
     async with replay, live if live is not None else nullcontext():
-        outcomes = _outcomes(ledger, run_dir, replay, live)
+        outcomes = _outcomes(ledger, todo, replay, live)
         # The ledger is read here, on the event loop: only the files are written on the
         # writer thread.
         accounted = (_account(ledger, outcome) async for outcome in outcomes)
