@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from pipeline.consolidation.inputs import os_problem, read_regular_file
+from pipeline.store.run_files import os_problem, read_regular_file
 from schemas.consolidated import GoldConsolidation, GoldDealCluster, parse_mention_key
 from schemas.errors import InputError
 from schemas.gold import GoldDocument

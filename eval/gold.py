@@ -9,9 +9,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from eval.consolidated_gold import check_consolidated_gold
-from pipeline.consolidation.inputs import os_problem, read_regular_file
 from pipeline.extraction.documents import Document, load_documents
 from pipeline.extraction.grounding import ground
+from pipeline.store.run_files import os_problem, read_regular_file
 from schemas.errors import InputError
 from schemas.gold import GoldDocument
 from schemas.records import DocumentExtraction

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from eval.gold import error_location, load_gold_dir
-from pipeline.consolidation.inputs import os_problem, read_errors, read_regular_file
+from pipeline.store.run_files import os_problem, read_errors, read_regular_file
 from schemas.errors import InputError
 from schemas.gold import GoldDocument
 from schemas.records import DocumentExtraction

@@ -27,8 +27,13 @@ from eval.load import Run, load_run
 from eval.report_consolidated import consolidated_section, read_consolidation
 from eval.scoring import Scores, evaluate
 from eval.tables import cell, vertical
-from pipeline.consolidation.inputs import read_article, recorded_inputs
-from pipeline.extraction.documents import UnreadableDocument, find_document_paths, text_sha256
+from pipeline.extraction.documents import (
+    UnreadableDocument,
+    find_document_paths,
+    read_article,
+    text_sha256,
+)
+from pipeline.store.run_files import recorded_inputs
 from schemas.gold import GoldDocument
 from schemas.records import Company, Deal, Money, Party, Person, Role, record_label
 

@@ -17,7 +17,7 @@ from eval.load import load_gold, load_run
 from eval.report import recorded_articles, write_report
 from eval.runs import list_runs
 from pipeline.consolidation import consolidate
-from pipeline.consolidation.inputs import read_errors
+from pipeline.store.run_files import read_errors
 from schemas.errors import InputError
 from tests.dealx_process import Dealx, write_json
 

@@ -129,6 +129,14 @@ def read_document(path: Path) -> Document:
     return Document(doc_id=doc_id, path=path, text=decode_article(path, data))
 
 
+def read_article(path: Path) -> Document:
+    """An article read as the pipeline reads one (UTF-8 only, its size limited), and only from
+    a regular file: a FIFO or a device where a run's input was would block or never end."""
+    if path.exists() and not path.is_file():
+        raise UnreadableDocument(path, "not a regular file")
+    return read_document(path)
+
+
 def _read_bytes(path: Path) -> bytes:
     """A file's bytes in as few system calls as it takes: open, read to the end, close. A
     buffered file object adds two fstats, an isatty and a seek, and every system call lets go

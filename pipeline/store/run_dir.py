@@ -12,7 +12,6 @@ import operator
 import os
 import re
 import secrets
-import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 from pipeline.extraction.documents import check_doc_id, printable
 from pipeline.store.row_spool import RowSpool
+from pipeline.store.run_files import read_regular_file
 from schemas.errors import InputError
 from schemas.records import DocumentExtraction, ValueSpan
 
@@ -111,12 +111,10 @@ def write_record(run_dir: Path, record: DocumentExtraction) -> None:
 def read_record(run_dir: Path, doc_id: str) -> DocumentExtraction | None:
     """The record of `doc_id` in RUN_DIR, or None when none reads back as a valid record of
     that document: missing, cut short, empty, not a record, a link to nowhere or in a loop."""
-    path = record_path(run_dir, doc_id)
     try:
-        # Only a regular file is read: opening a FIFO in its place would block the run.
-        if not stat.S_ISREG(path.stat().st_mode):
-            return None
-        record = DocumentExtraction.model_validate_json(path.read_bytes())
+        record = DocumentExtraction.model_validate_json(
+            read_regular_file(record_path(run_dir, doc_id))
+        )
     except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
         return None
     return record if record.doc_id == doc_id else None
