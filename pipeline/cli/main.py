@@ -400,10 +400,12 @@ def cache_import(folder: FixturesArg, cache: CacheOpt = None) -> None:
     """Load the JSON entries under FOLDER into the SQLite cache (created if missing)."""
     from pipeline.settings import load_settings
     from pipeline.store.cache import ResponseCache
-    from pipeline.store.cache_transfer import import_entries
+    from pipeline.store.cache_transfer import read_entries, store_entries
 
+    # Checked before the cache is opened: a refused folder creates no empty cache file.
+    entries = read_entries(folder)
     with ResponseCache(cache or load_settings().cache) as store:
-        imported = import_entries(store, folder)
+        imported = store_entries(store, entries)
     console.print(
         f"imported {imported.read} entries from {folder}: {imported.new} new, "
         f"{imported.read - imported.new} already in the cache"

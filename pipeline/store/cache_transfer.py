@@ -86,17 +86,37 @@ class Imported:
     new: int
 
 
-def import_entries(cache: ResponseCache, folder: Path) -> Imported:
-    """Load every `*.json` entry under `folder` into the cache (an entry already there is
-    overwritten with the file's version). Every file is read and checked first and the entries
-    are written in one transaction, so a refused file leaves the cache as it was."""
+@dataclass(frozen=True)
+class EntryFiles:
+    """The entry files of a folder, read and checked: their cache rows by key (of two files
+    with one key, the later one wins) and how many files there were."""
+
+    rows: dict[str, tuple[Any, ...]]
+    files: int
+
+
+def read_entries(folder: Path) -> EntryFiles:
+    """Read and check every `*.json` entry under `folder`; InputError naming the first file
+    that is not a dealx cache entry."""
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder")
     paths = sorted(folder.glob("*.json"))
-    rows: dict[str, tuple[Any, ...]] = {}  # of two files with one key, the later one wins
+    rows: dict[str, tuple[Any, ...]] = {}
     for path in paths:
         entry = read_entry(path)
         rows[entry.key] = _storable_row(entry, path)
-    new = sum(key not in cache for key in rows)
-    cache.put_rows(list(rows.values()))
-    return Imported(read=len(paths), new=new)
+    return EntryFiles(rows, len(paths))
+
+
+def store_entries(cache: ResponseCache, entries: EntryFiles) -> Imported:
+    """Write checked entries into the cache in one transaction (an entry already there is
+    overwritten with the file's version)."""
+    new = sum(key not in cache for key in entries.rows)
+    cache.put_rows(list(entries.rows.values()))
+    return Imported(read=entries.files, new=new)
+
+
+def import_entries(cache: ResponseCache, folder: Path) -> Imported:
+    """Load every `*.json` entry under `folder` into the cache. Every file is read and checked
+    first, so a refused file leaves the cache as it was."""
+    return store_entries(cache, read_entries(folder))
