@@ -227,6 +227,8 @@ class RunWriter:
         run's tables and support sums), or a folder stands where the record goes (the
         document fails alone). A damaged record is rewritten when its document is extracted
         again."""
+        if not os.path.lexists(record_path(self.run_dir, doc_id)):
+            return False  # the common case, a document not extracted yet: one lstat
         record = read_record(self.run_dir, doc_id)
         if record is not None:
             self.totals.spool.add_document(record.doc_id, table_rows(record))
