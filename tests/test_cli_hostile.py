@@ -164,6 +164,7 @@ def _raise(error: BaseException) -> Callable[[], None]:
         # DealxErrors as before: their own line and exit code.
         (InputError("docs: no such file or folder"), EXIT_USAGE, "docs: no such file or folder"),
         (AuthError("the model endpoint rejected the API key"), EXIT_AUTH, "the model endpoint"),
+        (InputError("/tmp/a\nb\x1b[31m: no such file"), EXIT_USAGE, "/tmp/a\\nb\\x1b[31m: no such"),
     ],
 )
 def test_main_prints_os_and_dealx_errors_in_one_line(

@@ -533,7 +533,9 @@ def main() -> None:
     try:
         app()
     except DealxError as exc:
-        err_console.print(f"dealx: error: {exc}")
+        # A path or id in the message may hold a newline or an escape code: escaped, the
+        # message stays the one line a script greps.
+        err_console.print(f"dealx: error: {printable(str(exc))}")
         sys.exit(exc.exit_code)
     except OSError as exc:
         err_console.print(f"dealx: error: {_os_error_text(exc)}")
