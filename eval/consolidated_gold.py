@@ -33,6 +33,8 @@ def parse_consolidated_gold(path: Path) -> tuple[GoldConsolidation | None, list[
         return None, [("(file)", f"cannot read ({os_problem(exc)})")]
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return None, [("(file)", f"invalid JSON: {exc}")]
+    except RecursionError:  # not a ValueError: json gives up on deep nesting
+        return None, [("(file)", "invalid JSON: nested too deeply")]
     try:
         return GoldConsolidation.model_validate(data), []
     except ValidationError as exc:
@@ -44,7 +46,7 @@ def parse_consolidated_gold(path: Path) -> tuple[GoldConsolidation | None, list[
 
 def load_consolidated_gold(path: Path) -> GoldConsolidation:
     """The consolidated gold; an input error naming the file when it is missing or invalid."""
-    if not path.is_file():
+    if not path.exists():
         raise InputError(f"{path}: no consolidated gold")
     gold, problems = parse_consolidated_gold(path)
     if gold is None:

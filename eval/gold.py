@@ -60,6 +60,8 @@ def parse_gold_file(path: Path) -> tuple[GoldDocument | None, list[GoldProblem]]
         return None, [GoldProblem(path, "(file)", f"not UTF-8 (byte {exc.start})")]
     except json.JSONDecodeError as exc:
         return None, [GoldProblem(path, f"line {exc.lineno}", f"invalid JSON: {exc.msg}")]
+    except RecursionError:  # not a ValueError: json gives up on deep nesting
+        return None, [GoldProblem(path, "(file)", "invalid JSON: nested too deeply")]
     try:
         gold = GoldDocument.model_validate(data)
     except ValidationError as exc:
@@ -138,7 +140,7 @@ def validate_gold_dir(gold_dir: Path, seeds_dir: Path) -> list[GoldProblem]:
         problems.extend(check_support(path, gold, document))
         golds[gold.doc_id] = gold
     consolidated = gold_dir / CONSOLIDATED_GOLD
-    if consolidated.is_file():
+    if consolidated.exists():
         problems.extend(
             GoldProblem(consolidated, field, message)
             for field, message in check_consolidated_gold(consolidated, golds)

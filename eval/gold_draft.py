@@ -25,10 +25,13 @@ _RUN_ONLY = {"grounded": True, "spans": True, "evidence": {"__all__": {"grounded
 
 @dataclass(frozen=True)
 class Drafts:
-    """The draft files written, and the documents left alone because a file was there."""
+    """The draft files written, the documents left alone because a file was there, and the
+    documents with no record to draft (failed in the run, or a damaged record file) with their
+    reasons."""
 
     written: list[Path]
     kept: list[Path]
+    skipped: dict[str, str]
 
 
 def gold_draft(record: DocumentExtraction) -> dict[str, Any]:
@@ -57,7 +60,8 @@ def _whole(value: Any) -> Any:
 
 def write_gold_drafts(run_dir: Path, out_dir: Path) -> Drafts:
     """Write `<doc_id>.json` drafts into `out_dir` for every extracted document of the run. An
-    existing file is never overwritten: it may hold an annotator's work."""
+    existing file is never overwritten: it may hold an annotator's work. A document with no
+    usable record (failed, or a damaged record file) is left out and named in `Drafts.skipped`."""
     run = load_run(run_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written, kept = [], []
@@ -69,4 +73,4 @@ def write_gold_drafts(run_dir: Path, out_dir: Path) -> Drafts:
         text = json.dumps(gold_draft(record), indent=2, ensure_ascii=False) + "\n"
         write_atomic(path, text)
         written.append(path)
-    return Drafts(written, kept)
+    return Drafts(written, kept, dict(sorted(run.failures.items())))

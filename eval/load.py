@@ -22,7 +22,8 @@ class Run:
     """One run directory: its valid extractions and its failed documents with their reasons.
 
     `candidates` holds, for a constrained run, what the model was offered per document
-    (RUN_DIR/candidates/<doc_id>.json as a dict); empty for other runs.
+    (RUN_DIR/candidates/<doc_id>.json as a dict); empty for other runs. `candidate_problems`
+    names, per document, a candidates file that could not be used (left out of the ceiling).
     """
 
     path: Path
@@ -30,6 +31,7 @@ class Run:
     predictions: dict[str, DocumentExtraction]
     failures: dict[str, str]
     candidates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    candidate_problems: dict[str, str] = field(default_factory=dict)
 
     @property
     def doc_ids(self) -> set[str]:
@@ -58,8 +60,8 @@ def load_run(run_dir: Path) -> Run:
         else:
             predictions[path.stem] = extraction
             failures.pop(path.stem, None)
-    candidates = read_candidates(run_dir / "candidates")
-    return Run(run_dir, read_manifest(run_dir), predictions, failures, candidates)
+    candidates, problems = read_candidates(run_dir / "candidates")
+    return Run(run_dir, read_manifest(run_dir), predictions, failures, candidates, problems)
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
@@ -89,8 +91,7 @@ class _DealCandidate(_CandidatePart):
 
 
 class _CandidateFile(_CandidatePart):
-    """What the ceiling reads of a candidates file, checked so that a malformed file is an input
-    error instead of a silently low ceiling."""
+    """What the ceiling reads of a candidates file."""
 
     doc_id: str
     organizations: list[str]
@@ -99,29 +100,41 @@ class _CandidateFile(_CandidatePart):
     deals: list[_DealCandidate]
 
 
-def read_candidates(folder: Path) -> dict[str, dict[str, Any]]:
-    """RUN_DIR/candidates/*.json as {doc_id: the file's object}; {} without the folder.
+def read_candidates(folder: Path) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """RUN_DIR/candidates/*.json as {doc_id: the file's object}, and {doc_id: problem} for the
+    files that cannot be used; both {} without the folder.
 
-    A file that is not valid JSON, lacks a key the ceiling reads, has a value of the wrong type,
-    or names another document is an input error naming the file.
+    Candidates feed only the ceiling, so a damaged file (not valid JSON, a key the ceiling reads
+    missing or of the wrong type, another document named) leaves its document out of the
+    ceiling instead of stopping every command that reads the run.
     """
-    if not folder.is_dir():
-        return {}
     candidates: dict[str, dict[str, Any]] = {}
+    problems: dict[str, str] = {}
+    if not folder.is_dir():
+        return candidates, problems
     for path in sorted(folder.glob("*.json")):
-        data = _read_json(path)
-        if not isinstance(data, dict):
-            raise InputError(f"{path}: expected a JSON object")
         try:
-            _CandidateFile.model_validate(data)
-        except ValidationError as exc:
-            error = exc.errors(include_url=False)[0]
-            where = error_location(error["loc"])
-            raise InputError(f"{path}: not a candidates file: {where}: {error['msg']}") from exc
-        if data["doc_id"] != path.stem:
-            raise InputError(f"{path}: doc_id {data['doc_id']!r} differs from its file name")
-        candidates[path.stem] = data
-    return candidates
+            candidates[path.stem] = _read_candidate_file(path)
+        except InputError as exc:
+            problems[path.stem] = str(exc)
+    return candidates, problems
+
+
+def _read_candidate_file(path: Path) -> dict[str, Any]:
+    """One candidates file, checked so that a malformed one is named instead of silently
+    lowering the ceiling; an InputError naming the file and the problem."""
+    data = _read_json(path)
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    try:
+        _CandidateFile.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        where = error_location(error["loc"])
+        raise InputError(f"{path}: not a candidates file: {where}: {error['msg']}") from exc
+    if data["doc_id"] != path.stem:
+        raise InputError(f"{path}: doc_id {data['doc_id']!r} differs from its file name")
+    return data
 
 
 def _read_json(path: Path) -> Any:
@@ -132,6 +145,8 @@ def _read_json(path: Path) -> Any:
         raise InputError(f"{path}: cannot read ({os_problem(exc)})") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not valid JSON ({exc})") from exc
+    except RecursionError as exc:  # not a ValueError: json gives up on deep nesting
+        raise InputError(f"{path}: not valid JSON (nested too deeply)") from exc
 
 
 def load_gold(gold_dir: Path) -> dict[str, GoldDocument]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from schemas.records import Company, Deal, DocumentExtraction, Person, Record
 
@@ -56,4 +56,4 @@ class GoldDocument(DocumentExtraction):
     # False in a draft made from a run's records (`dealx gold draft`) until an annotator has
     # reviewed it (gold/GUIDELINES.md section 10); the gold checks refuse such a file. Never
     # dumped: the records of a gold document are validated as an extraction's.
-    reviewed: bool = Field(default=True, exclude=True)
+    reviewed: StrictBool = Field(default=True, exclude=True)

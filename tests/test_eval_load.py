@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -95,13 +96,14 @@ def test_load_run_reads_candidates_when_the_run_has_them(tmp_path: Path) -> None
         (json.dumps({**CANDIDATES, "deals": [{"parties": [1]}]}), r"deals\[0\]\.parties\[0\]"),
     ],
 )
-def test_malformed_candidates_file_is_an_input_error(
+def test_malformed_candidates_file_is_named_and_left_out(
     tmp_path: Path, text: str, message: str
 ) -> None:
     write(tmp_path / "records" / "d1.json", json.dumps(RECORD))
     path = tmp_path / "candidates" / "d1.json"
     write(path, text)
-    with pytest.raises(InputError, match=message) as raised:
-        load_run(tmp_path)
-    assert str(raised.value).startswith(f"{path}: ")
-    assert "\n" not in str(raised.value)
+    run = load_run(tmp_path)
+    assert run.candidates == {}
+    problem = run.candidate_problems["d1"]
+    assert re.search(message, problem)
+    assert problem.startswith(f"{path}: ") and "\n" not in problem

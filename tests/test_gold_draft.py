@@ -83,3 +83,14 @@ def test_agree_scores_one_annotation_against_the_other(tmp_path: Path, dealx: De
     }
     assert report["only_b"] == ["extra"] and report["only_a"] == []
     assert "only in B (not compared): extra" in result.stderr
+
+
+def test_only_a_json_true_marks_a_draft_reviewed(tmp_path: Path, dealx: Dealx) -> None:
+    gold = tmp_path / "gold"
+    for mark in ("yes", 1):
+        write_json(gold / f"{DOC}.json", {**gold_file(DOC), "reviewed": mark})
+        refused = dealx("validate-gold", gold, "--seeds", REPO / "seeds")
+        assert refused.returncode == 1
+        assert (
+            f"{gold / f'{DOC}.json'}: reviewed: Input should be a valid boolean" in refused.stdout
+        )

@@ -107,6 +107,8 @@ def eval_run(
             frames[CEILING_TITLE] = evaluation.ceiling
         print_frames(frames, output, console)
     _report_documents(evaluation)
+    for problem in run.candidate_problems.values():
+        _note(f"{problem}; left out of the candidate recall")
     _note(f"tables written to {run_dir / 'eval'}")
     failed = False
     for column, option, floor in (

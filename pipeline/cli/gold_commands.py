@@ -12,6 +12,7 @@ import typer
 from eval.formats import OutputFormat
 from pipeline.cli.eval_commands import FormatOpt, RunArg
 from pipeline.cli.terminal import stdout as console
+from schemas.errors import EXIT_FAILED
 
 gold_app = typer.Typer(help="Grow the gold: drafts from a run for an annotator to correct.")
 
@@ -25,16 +26,21 @@ def draft(
     ],
 ) -> None:
     """Write each extracted document of a run as a gold draft (<doc_id>.json, marked
-    "reviewed": false) to correct by gold/GUIDELINES.md section 10."""
+    "reviewed": false) to correct by gold/GUIDELINES.md section 10. A document the run failed
+    on, or whose record file is damaged, is named on stderr and left out (exit 1)."""
     from eval.gold_draft import write_gold_drafts
 
     drafts = write_gold_drafts(run_dir, out)
     for path in drafts.kept:
         print(f"{path}: already there, left alone", file=sys.stderr)
+    for doc_id, reason in drafts.skipped.items():
+        print(f"dealx: {doc_id}: left out: {reason}", file=sys.stderr)
     console.print(
         f'{len(drafts.written)} draft(s) written to {out}; review each, set "reviewed": true, '
         "then check them with dealx validate-gold"
     )
+    if drafts.skipped:
+        raise typer.Exit(EXIT_FAILED)
 
 
 def agree(

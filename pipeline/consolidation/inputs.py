@@ -84,8 +84,14 @@ def _read_run_dir(run_dir: Path) -> Inputs:
             where = ".".join(str(part) for part in error["loc"]) or "(document)"
             inputs.failures[path.stem] = f"{path}: invalid record file: {where}: {error['msg']}"
             continue
-        inputs.extractions[record.doc_id] = record
-        inputs.failures.pop(record.doc_id, None)
+        if record.doc_id != path.stem:
+            # Keyed by its doc_id it would replace another document's record, or name a path.
+            inputs.failures[path.stem] = (
+                f"{path}: record file doc_id {record.doc_id!r} differs from its file name"
+            )
+            continue
+        inputs.extractions[path.stem] = record
+        inputs.failures.pop(path.stem, None)
     return inputs
 
 
@@ -96,7 +102,7 @@ def _manifest_inputs(run_dir: Path, inputs: Inputs) -> dict[str, Path]:
         return {}
     try:
         manifest = json.loads(read_regular_file(path).decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         inputs.notes.append(f"{path}: not valid JSON; article texts not read")
         return {}
     if not isinstance(manifest, dict):
