@@ -44,6 +44,7 @@ from pipeline.store.run_dir import (
     remove_stale_temp_files,
     table_rows,
     write_atomic,
+    write_atomic_parts,
     write_document_table,
     write_json,
     write_record,
@@ -108,7 +109,7 @@ def _finding(line: bytes) -> tuple[str, str, tuple[str, str, int]] | None:
     one grounding wrote."""
     try:
         finding = json.loads(line)
-    except ValueError:  # not JSON, or not UTF-8
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past Python's stack
         return None
     if not isinstance(finding, dict):
         return None
@@ -206,16 +207,51 @@ class RunWriter:
     totals: RunTotals = field(default_factory=RunTotals)
     # What the earlier invocations of the run spent, read before this one writes anything.
     earlier: RunSpend = field(init=False)
+    # The manifest the last of them wrote (None: none, or unreadable).
+    earlier_manifest: dict[str, Any] | None = field(init=False, repr=False)
+    # Documents to extract again (no valid record) whose findings in rejected.jsonl, from an
+    # earlier extraction of them, are not yet dropped.
+    _redo: set[str] = field(default_factory=set, repr=False)
     # The inputs' folders, resolved once: resolving a path lstats each of its components.
     _folders: dict[Path, Path] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         # InputError, before any document is extracted, for a run this one cannot finish.
         check_run_layout(self.run_dir)
-        self.earlier = run_spend(self.run_dir)
+        self.earlier_manifest, self.earlier = _earlier_run(self.run_dir)
         (self.run_dir / "records").mkdir(parents=True, exist_ok=True)
         for folder in (self.run_dir, self.run_dir / "records"):
             remove_stale_temp_files(folder)
+
+    def check_settings(self, session: Session) -> None:
+        """InputError when the earlier invocations of the run extracted with another model,
+        strategy, prompt (name or text) or grounding than `session`: the records would mix,
+        and the manifest would credit them all, and price their tokens, to this one's. A
+        setting the earlier manifest does not record (or cannot be read) is not compared."""
+        earlier = self.earlier_manifest
+        if earlier is None:
+            return
+        settings, prompt = session.settings, session.extractor.prompt
+        now = {
+            "model": settings.model,
+            "strategy": settings.strategy,
+            "prompt": prompt.name,
+            "prompt_sha256": prompt.sha256,
+            "grounding": settings.grounding,
+        }
+        differences = {
+            name: f"{name} {_shown(before)}, not {_shown(value)}"
+            for name, value in now.items()
+            if isinstance(before := earlier.get(name), str) and before != value
+        }
+        if "prompt" in differences:  # another prompt has other text: saying so adds nothing
+            differences.pop("prompt_sha256", None)
+        if differences:
+            raise InputError(
+                f"{printable(str(self.run_dir))}: extracted with "
+                f"{', and '.join(differences.values())}; "
+                "rerun with the same settings to resume, or choose another --out"
+            )
 
     def skip_done(self, sources: Iterable[Source]) -> list[Source]:
         """The sources to extract: those `already_done` says are not."""
@@ -226,15 +262,19 @@ class RunWriter:
         as a valid record of the document (it counts as skipped, read here, once, into the
         run's tables and support sums), or a folder stands where the record goes (the
         document fails alone). A damaged record is rewritten when its document is extracted
-        again."""
+        again, and the earlier findings of a document extracted again are dropped."""
         if not os.path.lexists(record_path(self.run_dir, doc_id)):
-            return False  # the common case, a document not extracted yet: one lstat
+            # The common case, a document not extracted yet: one lstat. (Or a crash came
+            # between its findings and its record.)
+            self._redo.add(doc_id)
+            return False
         record = read_record(self.run_dir, doc_id)
         if record is not None:
             self.totals.spool.add_document(record.doc_id, table_rows(record))
             add_support(self.totals.support_sums, record.support)
             self.totals.skipped.append(doc_id)
             return True
+        self._redo.add(doc_id)
         if record_in_the_way(self.run_dir, doc_id):
             path = printable(str(record_path(self.run_dir, doc_id)))
             reason = f"{path}: a folder where the record goes; move it away and rerun"
@@ -244,6 +284,8 @@ class RunWriter:
 
     def add(self, outcome: DocumentOutcome) -> None:
         """Write one document's outcome: its record, rejections and candidates, or its error."""
+        if self._redo:
+            self._drop_earlier_findings()
         totals, doc_id = self.totals, outcome.doc_id
         if outcome.record is None:
             totals.failed[doc_id] = outcome.error or "failed"
@@ -281,6 +323,30 @@ class RunWriter:
             outcome.stats.schemas,
         )
 
+    def _drop_earlier_findings(self) -> None:
+        """Drop the lines of rejected.jsonl that belong to the documents to extract again: an
+        earlier extraction's findings, which their new ones replace (the same ones only for
+        the same answers). Called before the first document is written, so the file is
+        rewritten at most once an invocation, and only when it holds such a line."""
+        redo, self._redo = self._redo, set()
+        path = self.run_dir / "rejected.jsonl"
+
+        def kept(line: bytes) -> bool:
+            finding = _finding(line)
+            return finding is None or finding[2][0] not in redo
+
+        try:
+            with path.open("rb") as lines:
+                if all(map(kept, lines)):
+                    return
+                lines.seek(0)
+                # A line that is not UTF-8 is not a finding: it stays, as far as it reads.
+                write_atomic_parts(
+                    path, (line.decode("utf-8", "replace") for line in lines if kept(line))
+                )
+        except FileNotFoundError:
+            return
+
     def _resolved(self, path: Path) -> str:
         """`path.resolve()` as text; the folder is resolved once per run, the file itself is
         only checked for being a link."""
@@ -300,6 +366,8 @@ class RunWriter:
     ) -> dict[str, Any]:
         """Rewrite errors.jsonl with the documents failed now (earlier failures were retried),
         write the flat tables and manifest.json (with `extra` sections); returns the manifest."""
+        if self._redo:  # documents not reached (Ctrl-C, budget): they have no record
+            self._drop_earlier_findings()
         failures = sorted(self.totals.failed.items())
         write_atomic(
             self.run_dir / "errors.jsonl",
@@ -458,6 +526,7 @@ async def aextract_run(
             raise
         try:
             writer = RunWriter(run_dir, session.price)
+            writer.check_settings(session)
             budget = Budget(settings, session.price, writer.earlier.spend(session.price))
         except BaseException:
             await session.__aexit__(None, None, None)
@@ -508,6 +577,14 @@ def extract_run(
     return run_sync(aextract_run(settings, sources, run_dir, on_progress, on_start))
 
 
+def _shown(value: str) -> str:
+    """A setting fit for a one-line message (a manifest's may have been edited to anything); a
+    SHA-256 shortened to 12 digits, enough to tell two apart."""
+    if len(value) == 64 and all(char in "0123456789abcdef" for char in value):
+        return value[:12]
+    return printable(value[:100])
+
+
 def _text_path(path: Path) -> str:
     """A path as text the manifest can hold: bytes of a name that are not UTF-8 (which Python
     keeps as lone surrogates, and no UTF-8 file can) are written as \\xNN escapes."""
@@ -543,7 +620,7 @@ def _earlier_manifest(run_dir: Path) -> dict[str, Any] | None:
         manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested past the stack
         return None
     return manifest if isinstance(manifest, dict) else None
 
@@ -583,14 +660,20 @@ def run_spend(run_dir: Path) -> RunSpend:
     documents.csv: its documents' tokens, a lower bound, since a document retried keeps only
     its last row. InputError when neither can be read: a budget cannot count an unknown
     spend."""
+    return _earlier_run(run_dir)[1]
+
+
+def _earlier_run(run_dir: Path) -> tuple[dict[str, Any] | None, RunSpend]:
+    """The manifest the last invocation of the run wrote (None: none, or unreadable) and
+    `run_spend`, from one read of it."""
     try:
         manifest = _earlier_manifest(run_dir)
     except FileNotFoundError:
-        return RunSpend()
+        return None, RunSpend()
     run = manifest.get("run") if manifest is not None else None
     if isinstance(run, dict):
         try:
-            return RunSpend(*(_count(run.get(name)) for name in MANIFEST_SPEND))
+            return manifest, RunSpend(*(_count(run.get(name)) for name in MANIFEST_SPEND))
         except ValueError:
             pass  # a damaged `run` section: documents.csv tells more than nothing
     spend = _documents_spend(run_dir)
@@ -601,7 +684,7 @@ def run_spend(run_dir: Path) -> RunSpend:
             "far is unknown; restore it, or delete it to count that spend as 0, or choose "
             "another --out"
         )
-    return spend
+    return manifest, spend
 
 
 # The manifest's `run` entries and documents.csv's columns that RunSpend sums, in its order.

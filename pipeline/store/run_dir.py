@@ -311,13 +311,26 @@ def write_document_table(run_dir: Path, spool: RowSpool) -> None:
         with read_document_table(run_dir) as (columns, rows):
             # Without its doc_id column, a damaged table cannot say which rows to keep.
             if "doc_id" in columns:
-                spool.add_earlier_documents(columns, rows)
+                spool.add_earlier_documents(columns, filter(_is_document_row, rows))
     columns = spool.document_columns
     if not columns:
         write_atomic(path, "\n")  # what pandas writes for a table without columns
         return
     rows = ([row.get(column) for column in columns] for row in spool.document_rows())
     write_atomic_parts(path, csv_parts(columns, rows))
+
+
+def _is_document_row(row: dict[str, str]) -> bool:
+    """Whether a row read back from documents.csv is a document's: it has every column, no
+    more (dealx writes each row whole; a line of damage, such as stray bytes, is short), and
+    its doc_id can be a document id."""
+    if None in row or None in row.values():
+        return False
+    try:
+        check_doc_id(row["doc_id"], "documents.csv")
+    except InputError:
+        return False
+    return True
 
 
 @contextmanager

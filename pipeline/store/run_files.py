@@ -45,7 +45,7 @@ def read_errors(path: Path) -> dict[str, str]:
             row = json.loads(line.decode("utf-8"))
         except UnicodeDecodeError as exc:
             raise InputError(f"{path}:{number}: not UTF-8 (byte {exc.start})") from exc
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: nested past the stack
             row = None
         if not isinstance(row, dict) or "doc_id" not in row:
             raise InputError(f"{path}:{number}: expected {{'doc_id': ..., 'reason': ...}}")
