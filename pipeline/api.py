@@ -173,8 +173,10 @@ def extract(
 def write_run(results: Extractions, run_dir: str | Path) -> dict[str, Any]:
     """Write `results` as a run directory (records/, the CSV tables, rejected.jsonl,
     errors.jsonl, candidates/ and manifest.json) that `dealx eval` and `dealx report` read;
-    returns the manifest."""
+    returns the manifest. InputError when RUN_DIR holds a run extracted with another model,
+    strategy, prompt or grounding mode."""
     writer = RunWriter(Path(run_dir), results.session.price)
+    writer.check_settings(results.session)
     for outcome in results.outcomes:
         writer.add(outcome)
     return writer.finish(results.session, results.started_at, results.wall_s)

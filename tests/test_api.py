@@ -105,6 +105,16 @@ def test_write_run_makes_a_run_directory_that_eval_scores(cache: Path, tmp_path:
     assert float(on_disk.overall["f1"].iloc[0]) > 0
 
 
+def test_write_run_refuses_a_run_of_other_settings(cache: Path, tmp_path: Path) -> None:
+    plain = pipeline.extract(SEEDS, cache=cache, cache_mode="replay", strategy="plain")
+    pipeline.write_run(plain, tmp_path / "run")
+    before = (tmp_path / "run" / "manifest.json").read_bytes()
+    constrained = pipeline.extract(SEEDS, cache=cache, cache_mode="replay", strategy="constrained")
+    with pytest.raises(InputError, match="extracted with strategy plain, not constrained"):
+        pipeline.write_run(constrained, tmp_path / "run")
+    assert (tmp_path / "run" / "manifest.json").read_bytes() == before
+
+
 def test_compare_takes_runs_or_records(cache: Path) -> None:
     plain = pipeline.extract(SEEDS, cache=cache, cache_mode="replay", strategy="plain")
     constrained = pipeline.extract(SEEDS, cache=cache, cache_mode="replay")
