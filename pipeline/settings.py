@@ -138,6 +138,8 @@ def _coerce(name: str, raw: Any, origin: Origin) -> Any:
         return _check(name, str(raw), origin)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{origin[0]}{name}: cannot read {raw!r}: {exc}{origin[1]}") from exc
+    except RecursionError as exc:  # not a ValueError: json gives up on deep nesting
+        raise ConfigError(f"{origin[0]}{name}: invalid JSON: nested too deeply{origin[1]}") from exc
     except ConfigError as exc:
         if name == "prices":  # parse_prices names the setting, not where it was set
             raise ConfigError(f"{origin[0]}{exc}{origin[1]}") from exc
@@ -154,6 +156,8 @@ def _from_pyproject(pyproject: Path) -> dict[str, Any]:
         raise ConfigError(f"{pyproject}: not UTF-8 (byte {exc.start}), as TOML must be") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{pyproject}: invalid TOML: {exc}") from exc
+    except RecursionError as exc:  # not a TOMLDecodeError: tomllib gives up on deep nesting
+        raise ConfigError(f"{pyproject}: invalid TOML: nested too deeply") from exc
     tool = table.get("tool", {})
     dealx = tool.get("dealx", {}) if isinstance(tool, dict) else {}
     if not isinstance(tool, dict) or not isinstance(dealx, dict):

@@ -12,6 +12,9 @@ Each request (`custom_id` = its cache key) has one status:
   missing    its batch ended and it is in neither the output nor the error file
 A document is done when all its requests are ok. Each change is one SQLite transaction, so
 an interrupted command leaves the ledger as it was before that step.
+
+A ledger file that SQLite cannot read, or whose tables are not a ledger's, is an InputError
+naming it, raised before anything is written to it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from schemas.errors import InputError
 
 STATUSES = (
     "pending",
@@ -96,23 +101,144 @@ class Part:
     collected: bool
 
 
+def _columns(db: sqlite3.Connection, table: str) -> tuple[str, ...]:
+    return tuple(name for (name,) in db.execute("SELECT name FROM pragma_table_info(?)", (table,)))
+
+
+def _tables(db: sqlite3.Connection) -> list[str]:
+    """The file's tables, SQLite's own (sqlite_sequence, sqlite_stat1) left out."""
+    rows = db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%' "
+        "ESCAPE '!' ORDER BY name"
+    )
+    return [name for (name,) in rows]
+
+
+def _schema_layout() -> dict[str, tuple[str, ...]]:
+    """The columns of each table of a ledger, read from _SCHEMA itself."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(_SCHEMA)
+        return {table: _columns(db, table) for table in _tables(db)}
+    finally:
+        db.close()
+
+
+_LAYOUT = _schema_layout()
+LEDGER_FILE = "ledger.sqlite"
+BUSY_TIMEOUT_S = 60.0
+
+
+def _layout_problem(db: sqlite3.Connection) -> str | None:
+    """How the file's tables differ from a ledger's, or None. A file with none of them (new,
+    or interrupted while they were created) is a ledger still to be filled in; a table of
+    another name is another program's, and the file is left to it."""
+    for table in _tables(db):
+        if table not in _LAYOUT:
+            return f"it has a table {table!r}, which a ledger has not"
+        found = _columns(db, table)
+        if missing := [column for column in _LAYOUT[table] if column not in found]:
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            return f"table {table} has no column {missing[0]}{more}"
+    return None
+
+
+def _ledger_error(path: Path, exc: sqlite3.DatabaseError) -> InputError:
+    """The one-line error for a ledger SQLite cannot use: damaged pages, a file that is not a
+    database, or (an OperationalError) one it cannot open, lock or write."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    # The low byte is the primary code; SQLITE_CORRUPT_INDEX and the like are damage too.
+    if code is not None and code & 0xFF == sqlite3.SQLITE_CORRUPT:
+        return InputError(f"{path}: the batch ledger is damaged ({exc})")
+    if isinstance(exc, sqlite3.OperationalError):
+        return InputError(f"{path}: cannot use the batch ledger ({exc})")
+    return InputError(f"{path}: not a dealx batch ledger ({exc})")
+
+
+def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
+    """A connection to the ledger file at `path`, its tables checked before anything is
+    written to it; read-only (and never creating the file) with `read_only`."""
+    try:
+        if read_only:
+            db = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S
+            )
+        else:
+            # One thread at a time, but not always the one that opened it (run_sync may run
+            # the engine on a thread of its own).
+            db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+        try:
+            if (problem := _layout_problem(db)) is not None:
+                raise InputError(f"{path}: not a dealx batch ledger ({problem})")
+        except BaseException:
+            db.close()
+            raise
+    except sqlite3.DatabaseError as exc:
+        raise _ledger_error(path, exc) from exc
+    return db
+
+
+def _records_a_batch(db: sqlite3.Connection) -> bool:
+    """Whether the ledger holds a batch run's settings, its first record."""
+    if "meta" not in _tables(db):
+        return False
+    return db.execute("SELECT 1 FROM meta WHERE key = 'settings'").fetchone() is not None
+
+
+def _unrecorded_inputs(folder: Path) -> str | None:
+    """The input files a batch folder holds, said in a line, when its ledger records no batch:
+    they were written for a batch that may have been submitted (the ledger lost or emptied
+    since), so its requests may be running at the provider; None when there are none."""
+    inputs = sorted(path.name for path in folder.glob("input-*.jsonl"))
+    if not inputs:
+        return None
+    more = f" and {len(inputs) - 1} more" if len(inputs) > 1 else ""
+    return (
+        f"{folder / inputs[0]}{more} of a batch that {folder / LEDGER_FILE} does not record "
+        "may still be running at the provider"
+    )
+
+
+def _refuse_unrecorded(folder: Path) -> None:
+    if (unrecorded := _unrecorded_inputs(folder)) is not None:
+        raise InputError(
+            f"{unrecorded}; nothing is submitted again (it could be paid twice): cancel that "
+            "batch at the provider if need be, and use another --out"
+        )
+
+
 class Ledger:
-    """The ledger of one run directory (created on first use)."""
+    """The ledger of one run directory. SQLite's errors in a `with Ledger(...)` block become
+    InputErrors naming the ledger."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, *, create: bool = True) -> None:
+        """Open the ledger of `run_dir`, made if need be, but never while the batch folder
+        holds input files that it does not record; with create=False (the commands on a
+        submitted batch) it must exist and record a batch."""
         self.folder = run_dir / "batch"
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.path = self.folder / "ledger.sqlite"
-        # One thread at a time, but not always the one that opened it (run_sync may run the
-        # engine on a thread of its own).
-        self.db = sqlite3.connect(self.path, timeout=60.0, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
-
-    @staticmethod
-    def exists(run_dir: Path) -> bool:
-        return (run_dir / "batch" / "ledger.sqlite").is_file()
+        self.path = self.folder / LEDGER_FILE
+        if create:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                _refuse_unrecorded(self.folder)
+        elif not self.path.is_file():
+            raise InputError(
+                f"{run_dir}: not a batch run (no batch/{LEDGER_FILE}); see dealx extract --batch"
+            )
+        self.db = _connect(self.path, read_only=False)
+        try:
+            if not _records_a_batch(self.db):
+                if not create:
+                    raise InputError(f"{self.path}: not a dealx batch ledger (it records no batch)")
+                _refuse_unrecorded(self.folder)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(_SCHEMA)
+        except BaseException as exc:
+            self.db.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise _ledger_error(self.path, exc) from exc
+            raise
 
     def close(self) -> None:
         self.db.close()
@@ -120,8 +246,12 @@ class Ledger:
     def __enter__(self) -> Ledger:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
         self.close()
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise _ledger_error(self.path, exc) from exc
 
     # -- meta -----------------------------------------------------------------------------
 
@@ -251,3 +381,38 @@ class Ledger:
                 wanted,
             )
         return cursor.rowcount
+
+
+def unfinished_batch(run_dir: Path) -> str | None:
+    """Whether `run_dir` has a batch whose requests have not all ended, in a short line (e.g.
+    "3 request(s) of batch batch_abc not collected yet"), or None. Counted are the requests
+    submitted in a batch that is running or whose results are not yet read, and those uploaded
+    for a batch whose creation was not recorded; input files that no ledger records count too.
+    Reads the ledger read-only and never creates it; a damaged ledger is an InputError."""
+    folder = run_dir / "batch"
+    path = folder / LEDGER_FILE
+    if not path.is_file():
+        return _unrecorded_inputs(folder) if folder.is_dir() else None
+    db = _connect(path, read_only=True)
+    try:
+        if not _records_a_batch(db):
+            return _unrecorded_inputs(folder)
+        rows = db.execute(
+            "SELECT p.batch_id, p.path, COUNT(*) FROM requests r JOIN parts p USING (part) "
+            "WHERE r.status = 'submitted' "
+            "OR (r.status = 'pending' AND p.input_file_id IS NOT NULL) "
+            "GROUP BY p.part ORDER BY p.part"
+        ).fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise _ledger_error(path, exc) from exc
+    finally:
+        db.close()
+    if not rows:
+        return None
+    batch_id, input_path, count = rows[0]
+    first = (
+        f"{count} request(s) of batch {batch_id} not collected yet"
+        if batch_id is not None
+        else f"{count} request(s) uploaded from {folder / input_path}, their batch not recorded"
+    )
+    return first + (f" (and {len(rows) - 1} more batch(es))" if len(rows) > 1 else "")

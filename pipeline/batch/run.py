@@ -102,7 +102,9 @@ def _settings_json(settings: Settings) -> dict[str, Any]:
     return values
 
 
-def _settings_from_json(values: dict[str, Any]) -> Settings:
+def _settings_from_json(values: object) -> Settings:
+    if not isinstance(values, dict):
+        raise TypeError(f"they are {type(values).__name__}, not an object")
     known = {f.name: f for f in fields(Settings)}
     kept = {name: value for name, value in values.items() if name in known}
     for name in ("cache", "runs_dir"):
@@ -114,12 +116,15 @@ def _settings_from_json(values: dict[str, Any]) -> Settings:
 
 def run_settings(run_dir: Path) -> Settings:
     """The settings a batch run was submitted with (InputError for a folder that holds none)."""
-    if not Ledger.exists(run_dir):
-        raise InputError(
-            f"{run_dir}: not a batch run (no batch/ledger.sqlite); see dealx extract --batch"
-        )
-    with Ledger(run_dir) as ledger:
-        return _settings_from_json(ledger.get_meta("settings"))
+    with Ledger(run_dir, create=False) as ledger:
+        try:
+            return _settings_from_json(ledger.get_meta("settings"))
+        # What a hand-edited value can raise: not JSON, nested too deeply, a setting missing
+        # or of the wrong type, or one Settings refuses.
+        except (ValueError, TypeError, KeyError, RecursionError, ConfigError) as exc:
+            raise InputError(
+                f"{ledger.path}: the batch ledger is damaged (its settings cannot be read: {exc})"
+            ) from exc
 
 
 def _check_batchable(settings: Settings) -> None:
@@ -333,7 +338,7 @@ def batch_status(run_dir: Path, refresh: bool = True) -> BatchStatus:
     """Where a batch run stands; with `refresh`, each running batch's status is asked of the
     provider first."""
     settings = run_settings(run_dir)
-    with Ledger(run_dir) as ledger, _provider_errors():
+    with Ledger(run_dir, create=False) as ledger, _provider_errors():
         if refresh and any(p.batch_id and not p.collected for p in ledger.parts()):
             client = BatchClient(Session(replace(settings, cache_mode="off")).provider)
             try:
@@ -350,7 +355,7 @@ def cancel_batch(run_dir: Path) -> list[str]:
     """Ask the provider to cancel the run's running batches; returns their ids. What they
     finished is still collected; the rest ends failed (retryable)."""
     settings = run_settings(run_dir)
-    with Ledger(run_dir) as ledger, _provider_errors():
+    with Ledger(run_dir, create=False) as ledger, _provider_errors():
         client = BatchClient(Session(replace(settings, cache_mode="off")).provider)
         cancelled = []
         try:
@@ -483,7 +488,7 @@ def collect_batch(
     replay = Session(replace(settings, cache_mode="replay"))
     live = Session(replace(settings, cache_mode="readwrite"))
     try:
-        with run_dir_lock(run_dir), Ledger(run_dir) as ledger, _provider_errors():
+        with run_dir_lock(run_dir), Ledger(run_dir, create=False) as ledger, _provider_errors():
             client = BatchClient(live.provider)
             try:
                 _poll(ledger, client, wait, poll_s, on_progress)
