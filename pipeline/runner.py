@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.batch.ledger import unfinished_batch
 from pipeline.budget import Budget, Spend
 from pipeline.engine import DocumentOutcome, Session, Source, run_sync, source_id
 from pipeline.extraction.call_estimate import CallEstimate
@@ -225,33 +226,8 @@ class RunWriter:
 
     def check_settings(self, session: Session) -> None:
         """InputError when the earlier invocations of the run extracted with another model,
-        strategy, prompt (name or text) or grounding than `session`: the records would mix,
-        and the manifest would credit them all, and price their tokens, to this one's. A
-        setting the earlier manifest does not record (or cannot be read) is not compared."""
-        earlier = self.earlier_manifest
-        if earlier is None:
-            return
-        settings, prompt = session.settings, session.extractor.prompt
-        now = {
-            "model": settings.model,
-            "strategy": settings.strategy,
-            "prompt": prompt.name,
-            "prompt_sha256": prompt.sha256,
-            "grounding": settings.grounding,
-        }
-        differences = {
-            name: f"{name} {_shown(before)}, not {_shown(value)}"
-            for name, value in now.items()
-            if isinstance(before := earlier.get(name), str) and before != value
-        }
-        if "prompt" in differences:  # another prompt has other text: saying so adds nothing
-            differences.pop("prompt_sha256", None)
-        if differences:
-            raise InputError(
-                f"{printable(str(self.run_dir))}: extracted with "
-                f"{', and '.join(differences.values())}; "
-                "rerun with the same settings to resume, or choose another --out"
-            )
+        strategy, prompt (name or text) or grounding than `session` (see check_same_settings)."""
+        check_same_settings(self.run_dir, self.earlier_manifest, session)
 
     def skip_done(self, sources: Iterable[Source]) -> list[Source]:
         """The sources to extract: those `already_done` says are not."""
@@ -527,6 +503,12 @@ async def aextract_run(
         try:
             writer = RunWriter(run_dir, session.price)
             writer.check_settings(session)
+            if (running := unfinished_batch(run_dir)) is not None:
+                raise InputError(
+                    f"{printable(str(run_dir))}: its batch is still out ({running}); collect it "
+                    "with dealx batch collect, or cancel it, instead of paying for those requests "
+                    "again live"
+                )
             budget = Budget(settings, session.price, writer.earlier.spend(session.price))
         except BaseException:
             await session.__aexit__(None, None, None)
@@ -611,6 +593,46 @@ def _inputs(run_dir: Path, this_run: dict[str, dict[str, str | None]]) -> dict[s
         and all(isinstance(value, str | None) for value in entry.values())
     }
     return dict(sorted({**earlier, **this_run}.items()))
+
+
+def check_same_settings(run_dir: Path, earlier: dict[str, Any] | None, session: Session) -> None:
+    """InputError when `earlier` (the manifest in RUN_DIR, None when there is none or it cannot
+    be read) says the run was extracted with another model, strategy, prompt (name or text) or
+    grounding than `session`: the records would mix, and the manifest would credit them all,
+    and price their tokens, to this one's. A setting it does not record is not compared."""
+    if earlier is None:
+        return
+    settings, prompt = session.settings, session.extractor.prompt
+    now = {
+        "model": settings.model,
+        "strategy": settings.strategy,
+        "prompt": prompt.name,
+        "prompt_sha256": prompt.sha256,
+        "grounding": settings.grounding,
+    }
+    differences = {
+        name: f"{name} {_shown(before)}, not {_shown(value)}"
+        for name, value in now.items()
+        if isinstance(before := earlier.get(name), str) and before != value
+    }
+    if "prompt" in differences:  # another prompt has other text: saying so adds nothing
+        differences.pop("prompt_sha256", None)
+    if differences:
+        raise InputError(
+            f"{printable(str(run_dir))}: extracted with "
+            f"{', and '.join(differences.values())}; "
+            "rerun with the same settings to resume, or choose another --out"
+        )
+
+
+def check_resume(run_dir: Path, session: Session) -> None:
+    """check_same_settings against the manifest in RUN_DIR, for a step that writes no run yet
+    (a batch submit, which would otherwise pay for a batch the collect then refuses)."""
+    try:
+        earlier = _earlier_manifest(run_dir)
+    except FileNotFoundError:
+        return
+    check_same_settings(run_dir, earlier, session)
 
 
 def _earlier_manifest(run_dir: Path) -> dict[str, Any] | None:

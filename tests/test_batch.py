@@ -29,6 +29,7 @@ from schemas.errors import (
     BatchPending,
     BudgetExceeded,
     ConfigError,
+    InputError,
 )
 from tests.dealx_process import (
     ANSWER,
@@ -290,6 +291,29 @@ def test_a_damaged_record_is_written_again_from_the_batch_answers(tmp_path: Path
     assert damaged.read_text() == whole
     assert again["documents"]["ok"] == 1 and again["documents"]["skipped_already_done"] == 2
     assert again["records"] == {"companies": 6, "people": 0, "deals": 3}
+
+
+def test_a_live_run_into_a_batch_still_out_is_refused_before_any_call(tmp_path: Path) -> None:
+    write_docs(tmp_path / "docs", 2)
+    with FakeOpenAI(Reply(ANSWER), batch_plan=BatchPlan(polls=1000)) as server:
+        settings = fake_settings(server.base_url, tmp_path)
+        with pytest.raises(BatchPending):
+            extract_batch(settings, tmp_path / "run", wait=False)
+        with pytest.raises(InputError, match=r"its batch is still out \(2 request"):
+            extract_in_process(settings, tmp_path / "run")
+        assert server.chat_requests == []
+    assert not list((tmp_path / "run" / "records").glob("*.json"))
+
+
+def test_a_batch_into_a_run_of_other_settings_submits_nothing(tmp_path: Path) -> None:
+    write_docs(tmp_path / "docs", 2)
+    with FakeOpenAI(Reply(ANSWER)) as server:
+        extract_in_process(fake_settings(server.base_url, tmp_path), tmp_path / "run")
+        (tmp_path / "run" / "records" / "doc-0000.json").unlink()
+        flag = fake_settings(server.base_url, tmp_path, grounding="flag")
+        with pytest.raises(InputError, match="extracted with grounding strict, not flag"):
+            submit_batch(flag, tmp_path / "run")
+        assert posts(server, FILES_PATH) == posts(server, BATCHES_PATH) == 0
 
 
 def test_a_lost_create_is_found_again_not_repeated(tmp_path: Path) -> None:

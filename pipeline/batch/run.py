@@ -30,7 +30,7 @@ from pipeline.extraction.documents import list_documents, read_document
 from pipeline.extraction.extractor import DocStats
 from pipeline.failures import describe_failure, fatal_for_run
 from pipeline.pricing import Price, parse_prices
-from pipeline.runner import RunWriter, run_spend, write_outcomes
+from pipeline.runner import RunWriter, check_resume, run_spend, write_outcomes
 from pipeline.settings import Settings
 from pipeline.store.run_dir import read_record
 from pipeline.store.run_lock import run_dir_lock
@@ -283,6 +283,7 @@ def submit_batch(settings: Settings, run_dir: Path, limits: Limits = OPENAI_LIMI
     _check_batchable(settings)
     session = Session(settings)
     try:
+        check_resume(run_dir, session)
         with run_dir_lock(run_dir), Ledger(run_dir) as ledger, _provider_errors():
             stored = ledger.get_meta("settings")
             if stored is not None:
@@ -545,6 +546,7 @@ async def _write(
 ) -> dict[str, Any]:
     started_at, started = datetime.now(UTC), time.perf_counter()
     writer = RunWriter(run_dir, replay.price)
+    writer.check_settings(replay)
     writer.totals.batch_tokens = ledger.tokens()
     todo = {doc_id for doc_id, _, _ in ledger.docs() if not writer.already_done(doc_id)}
     written = 0
