@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.store.sqlite_files import database_error
 from schemas.errors import InputError
 
 STATUSES = (
@@ -143,18 +144,6 @@ def _layout_problem(db: sqlite3.Connection) -> str | None:
     return None
 
 
-def _ledger_error(path: Path, exc: sqlite3.DatabaseError) -> InputError:
-    """The one-line error for a ledger SQLite cannot use: damaged pages, a file that is not a
-    database, or (an OperationalError) one it cannot open, lock or write."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    # The low byte is the primary code; SQLITE_CORRUPT_INDEX and the like are damage too.
-    if code is not None and code & 0xFF == sqlite3.SQLITE_CORRUPT:
-        return InputError(f"{path}: the batch ledger is damaged ({exc})")
-    if isinstance(exc, sqlite3.OperationalError):
-        return InputError(f"{path}: cannot use the batch ledger ({exc})")
-    return InputError(f"{path}: not a dealx batch ledger ({exc})")
-
-
 def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
     """A connection to the ledger file at `path`, its tables checked before anything is
     written to it; read-only (and never creating the file) with `read_only`."""
@@ -174,7 +163,7 @@ def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
             db.close()
             raise
     except sqlite3.DatabaseError as exc:
-        raise _ledger_error(path, exc) from exc
+        raise database_error(path, exc, "batch ledger") from exc
     return db
 
 
@@ -237,7 +226,7 @@ class Ledger:
         except BaseException as exc:
             self.db.close()
             if isinstance(exc, sqlite3.DatabaseError):
-                raise _ledger_error(self.path, exc) from exc
+                raise database_error(self.path, exc, "batch ledger") from exc
             raise
 
     def close(self) -> None:
@@ -251,7 +240,7 @@ class Ledger:
     ) -> None:
         self.close()
         if isinstance(exc, sqlite3.DatabaseError):
-            raise _ledger_error(self.path, exc) from exc
+            raise database_error(self.path, exc, "batch ledger") from exc
 
     # -- meta -----------------------------------------------------------------------------
 
@@ -404,7 +393,7 @@ def unfinished_batch(run_dir: Path) -> str | None:
             "GROUP BY p.part ORDER BY p.part"
         ).fetchall()
     except sqlite3.DatabaseError as exc:
-        raise _ledger_error(path, exc) from exc
+        raise database_error(path, exc, "batch ledger") from exc
     finally:
         db.close()
     if not rows:

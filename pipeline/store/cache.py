@@ -20,6 +20,7 @@ from pathlib import Path
 from types import NoneType
 from typing import Any
 
+from pipeline.store.sqlite_files import database_error
 from schemas.errors import InputError
 
 _COLUMNS = (
@@ -228,18 +229,6 @@ def _enable_wal(db: sqlite3.Connection) -> None:
             time.sleep(0.05)
 
 
-def _cache_error(path: Path, exc: sqlite3.DatabaseError) -> InputError:
-    """The one-line error for a cache file SQLite cannot use: damaged pages, a file that is
-    not a database, or (an OperationalError) one it cannot open or lock."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    # The low byte is the primary code; SQLITE_CORRUPT_INDEX and the like are damage too.
-    if code is not None and code & 0xFF == sqlite3.SQLITE_CORRUPT:
-        return InputError(f"{path}: the cache is damaged ({exc})")
-    if isinstance(exc, sqlite3.OperationalError):
-        return InputError(f"{path}: cannot open the cache ({exc})")
-    return InputError(f"{path}: not a dealx cache ({exc})")
-
-
 def _layout_problem(db: sqlite3.Connection) -> str | None:
     """How the file's tables differ from a dealx cache's, or None (a new file has none)."""
     for table, columns in _LAYOUT.items():
@@ -280,7 +269,7 @@ class ResponseCache:
                 self._db.close()
                 raise
         except sqlite3.DatabaseError as exc:
-            raise _cache_error(path, exc) from exc
+            raise database_error(path, exc, "cache") from exc
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -300,7 +289,7 @@ class ResponseCache:
             try:
                 yield self._db
             except sqlite3.DatabaseError as exc:
-                raise _cache_error(self.path, exc) from exc
+                raise database_error(self.path, exc, "cache") from exc
 
     def get(self, key: str) -> CacheEntry | None:
         """The entry for `key`, or None; an unreadable row is set aside and counts as a miss."""
@@ -330,7 +319,7 @@ class ResponseCache:
             try:
                 row = self._db.execute(_SELECT_ANSWER, (key,)).fetchone()
             except sqlite3.DatabaseError as exc:
-                raise _cache_error(self.path, exc) from exc
+                raise database_error(self.path, exc, "cache") from exc
         if row is None:
             return None
         text, *rest = row
