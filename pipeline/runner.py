@@ -351,7 +351,13 @@ class RunWriter:
         )
         try:
             return write_run_outputs(
-                self.run_dir, session, self.totals, self.earlier, started_at, wall_s, extra
+                self.run_dir,
+                session,
+                self.totals,
+                (self.earlier_manifest, self.earlier),
+                started_at,
+                wall_s,
+                extra,
             )
         finally:
             self.totals.spool.close()
@@ -361,15 +367,17 @@ def write_run_outputs(
     run_dir: Path,
     session: Session,
     totals: RunTotals,
-    earlier: RunSpend,
+    earlier_run: tuple[dict[str, Any] | None, RunSpend],
     started_at: datetime,
     wall_s: float,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write the flat tables and manifest.json for everything in RUN_DIR, whose rows (those of
     the documents skipped as done included) are in `totals.spool`; returns the manifest.
-    Tokens and cost are this invocation's; `run` sums them over every invocation of the run,
-    `earlier` being what the others spent."""
+    Tokens and cost are this invocation's; `run` sums them over every invocation of the run.
+    `earlier_run` is what RunWriter read before the run: the last manifest and what the other
+    invocations spent."""
+    earlier_manifest, earlier = earlier_run
     spool = totals.spool
     table_counts = write_tables(run_dir, spool)
     schema_sha256, schemas = combined_sha256(spool.schemas())
@@ -411,7 +419,7 @@ def write_run_outputs(
             "records_in_run": len(totals.ok) + len(totals.skipped),
         },
         "failed": totals.failed,
-        "inputs": _inputs(run_dir, spool.inputs()),
+        "inputs": _inputs(earlier_manifest, spool.inputs()),
         "records": table_counts,
         "strategy": settings.strategy,
         "grounding": settings.grounding,
@@ -576,14 +584,12 @@ def _text_path(path: Path) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def _inputs(run_dir: Path, this_run: dict[str, dict[str, str | None]]) -> dict[str, Any]:
-    """Each document's input path and text hash: this invocation's, and those an earlier
-    invocation of the same run recorded (kept for the documents skipped as done)."""
-    try:
-        manifest = _earlier_manifest(run_dir)
-    except FileNotFoundError:
-        manifest = None
-    inputs = manifest.get("inputs") if manifest is not None else None
+def _inputs(
+    earlier_manifest: dict[str, Any] | None, this_run: dict[str, dict[str, str | None]]
+) -> dict[str, Any]:
+    """Each document's input path and text hash: this invocation's, and those the earlier
+    manifest of the same run recorded (kept for the documents skipped as done)."""
+    inputs = earlier_manifest.get("inputs") if earlier_manifest is not None else None
     # An entry of another shape than this function writes is not kept.
     earlier = {
         doc_id: entry
