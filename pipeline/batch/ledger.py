@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.store.sqlite_files import database_error
+from pipeline.store.sqlite_files import database_error, missing_columns, table_columns
 from schemas.errors import InputError
 
 STATUSES = (
@@ -102,10 +102,6 @@ class Part:
     collected: bool
 
 
-def _columns(db: sqlite3.Connection, table: str) -> tuple[str, ...]:
-    return tuple(name for (name,) in db.execute("SELECT name FROM pragma_table_info(?)", (table,)))
-
-
 def _tables(db: sqlite3.Connection) -> list[str]:
     """The file's tables, SQLite's own (sqlite_sequence, sqlite_stat1) left out."""
     rows = db.execute(
@@ -120,7 +116,7 @@ def _schema_layout() -> dict[str, tuple[str, ...]]:
     db = sqlite3.connect(":memory:")
     try:
         db.executescript(_SCHEMA)
-        return {table: _columns(db, table) for table in _tables(db)}
+        return {table: table_columns(db, table) for table in _tables(db)}
     finally:
         db.close()
 
@@ -137,10 +133,8 @@ def _layout_problem(db: sqlite3.Connection) -> str | None:
     for table in _tables(db):
         if table not in _LAYOUT:
             return f"it has a table {table!r}, which a ledger has not"
-        found = _columns(db, table)
-        if missing := [column for column in _LAYOUT[table] if column not in found]:
-            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-            return f"table {table} has no column {missing[0]}{more}"
+        if (problem := missing_columns(db, table, _LAYOUT[table])) is not None:
+            return problem
     return None
 
 

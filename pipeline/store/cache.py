@@ -20,7 +20,7 @@ from pathlib import Path
 from types import NoneType
 from typing import Any
 
-from pipeline.store.sqlite_files import database_error
+from pipeline.store.sqlite_files import database_error, missing_columns
 from schemas.errors import InputError
 
 _COLUMNS = (
@@ -232,10 +232,8 @@ def _enable_wal(db: sqlite3.Connection) -> None:
 def _layout_problem(db: sqlite3.Connection) -> str | None:
     """How the file's tables differ from a dealx cache's, or None (a new file has none)."""
     for table, columns in _LAYOUT.items():
-        found = {name for (name,) in db.execute("SELECT name FROM pragma_table_info(?)", (table,))}
-        if found and (missing := [column for column in columns if column not in found]):
-            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-            return f"table {table} has no column {missing[0]}{more}"
+        if (problem := missing_columns(db, table, columns)) is not None:
+            return problem
     return None
 
 

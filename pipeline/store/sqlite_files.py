@@ -1,9 +1,11 @@
-"""The one-line error for a SQLite file dealx keeps (the response cache, a run's batch ledger)
-that SQLite cannot use."""
+"""What the SQLite files dealx keeps (the response cache, a run's batch ledger) share: the check
+that a file's table has the columns dealx reads, and the one-line error for a file SQLite cannot
+use."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 from schemas.errors import InputError
@@ -20,3 +22,18 @@ def database_error(path: Path, exc: sqlite3.DatabaseError, kind: str) -> InputEr
     if isinstance(exc, sqlite3.OperationalError):
         return InputError(f"{path}: cannot use the {kind} ({exc})")
     return InputError(f"{path}: not a dealx {kind} ({exc})")
+
+
+def table_columns(db: sqlite3.Connection, table: str) -> tuple[str, ...]:
+    """The columns of `table` in the file; none when it has no such table."""
+    return tuple(name for (name,) in db.execute("SELECT name FROM pragma_table_info(?)", (table,)))
+
+
+def missing_columns(db: sqlite3.Connection, table: str, columns: Sequence[str]) -> str | None:
+    """How `table` falls short of `columns`, in a few words ("table parts has no column part and
+    9 more"), or None when it has them all or is not in the file."""
+    found = table_columns(db, table)
+    if found and (missing := [column for column in columns if column not in found]):
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        return f"table {table} has no column {missing[0]}{more}"
+    return None
