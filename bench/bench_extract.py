@@ -27,7 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import openai
 
-from pipeline.extraction.documents import load_documents
+from pipeline.extraction.documents import Document, load_documents
 from pipeline.extraction.extractor import Extractor
 from pipeline.extraction.grounding import ground
 from pipeline.extraction.prompts import load_prompt
+from pipeline.extraction.request import ModelRequest
 from pipeline.extraction.response import ArticleExtraction, to_document
 from pipeline.providers import resolve
 from pipeline.providers.base import json_schema_response_format
@@ -139,16 +140,21 @@ def dealx_run(settings: Settings, run_dir: Path, docs: int) -> float:
     return seconds
 
 
-def openai_bodies(settings: Settings, folder: Path) -> list[dict[str, Any]]:
+def plain_requests(settings: Settings) -> Iterator[tuple[Document, ModelRequest]]:
+    """Each document of `settings.paths` with the one request a plain run sends for it."""
+    extractor = Extractor(settings, resolve(settings), load_prompt(settings.prompt_name), None)
+    for document in load_documents(settings.paths):
+        (request,) = extractor.requests_for(document)[0]
+        yield document, request
+
+
+def openai_bodies(settings: Settings) -> list[dict[str, Any]]:
     """The chat-completions parameters dealx sends for each document of a plain run: its
     messages, the response_format instructor's JSON_SCHEMA mode adds, the decoding parameters
     and the provider's extra body."""
-    provider = resolve(settings)
-    extractor = Extractor(settings, provider, load_prompt(settings.prompt_name), None)
     response_format = json_schema_response_format(ArticleExtraction)
     bodies = []
-    for document in load_documents([folder]):
-        (request,) = extractor.requests_for(document)[0]
+    for _, request in plain_requests(settings):
         bodies.append(
             {
                 "model": request.settings.model,
@@ -204,7 +210,7 @@ def client_bench(work: Path, docs: int, runs: int) -> None:
     latency, concurrency = 0.1, 50
     with ServerProcess(latency) as base_url:
         settings = live_settings(base_url, folder, work, concurrency)
-        bodies = openai_bodies(settings, folder)
+        bodies = openai_bodies(settings)
         dealx_run(settings, work / "warmup", docs)  # imports, first connection
         openai_client_run(base_url, bodies[:concurrency], concurrency)
         times = interleaved(
@@ -254,11 +260,9 @@ def replay_floor(cache_path: Path, answers_only: bool = False) -> float:
 def replay_parts(settings: Settings, out: Path) -> tuple[float, float]:
     """Seconds of two parts of a replay of `settings`, each alone in a tight loop: grounding
     every cached answer in its article, and writing every grounded record into `out`."""
-    extractor = Extractor(settings, resolve(settings), load_prompt(settings.prompt_name), None)
     with ResponseCache(settings.cache) as store:
         pairs = []
-        for document in load_documents(settings.paths):
-            (request,) = extractor.requests_for(document)[0]
+        for document, request in plain_requests(settings):
             answer = store.get_answer(request.cache_key())
             assert answer is not None
             pairs.append((to_document(document.doc_id, answer.record), document.text))
