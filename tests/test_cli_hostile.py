@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -365,3 +366,33 @@ def test_extract_from_an_endless_standard_input_stops_at_the_limit(tmp_path: Pat
         f"dealx: error: <stdin>: larger than {limit} MiB, too large for one article\n"
     )
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "command", [["--version"], ["schema"], ["eval", "RUN", "--format", "json"], ["eval", "RUN"]]
+)
+def test_output_into_a_closed_pipe_exits_1_quietly(
+    replayed: tuple[Path, Path], tmp_path: Path, command: list[str]
+) -> None:
+    """`dealx eval RUN | head` where head has stopped reading: exit 1 with nothing on stderr
+    (no traceback, no 'Exception ignored'), and what the command writes to disk is there."""
+    run = tmp_path / "run"
+    shutil.copytree(replayed[1], run)
+    args = [str(run) if part == "RUN" else part for part in command]
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to stdout now fails with EPIPE
+    try:
+        finished = subprocess.run(
+            [sys.executable, "-m", "pipeline", *args],
+            cwd=REPO,
+            env=dealx_env(tmp_path),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert (finished.returncode, finished.stderr) == (EXIT_FAILED, "")
+    if command[0] == "eval":
+        assert (run / "eval" / "eval.json").is_file()
