@@ -6,6 +6,7 @@ damaged pages or another program's tables is one line (exit 2), not a SQLite tra
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -52,7 +53,8 @@ def symlink_loop(path: Path) -> None:
 # Each broken file, how it is made, and what its one-line error says of it.
 BROKEN = {
     "not UTF-8": (write_bytes(b"\xff\xfe"), "not UTF-8 (byte 0)"),
-    "a folder": (Path.mkdir, "cannot read (Is a directory)"),
+    "a folder": (Path.mkdir, "cannot read (not a regular file)"),
+    "a FIFO": (os.mkfifo, "cannot read (not a regular file)"),
     "a symlink loop": (symlink_loop, "cannot read (Too many levels of symbolic links)"),
     "deeply nested": (write_bytes(b"[" * 100_000 + b"]" * 100_000), "nested too deeply"),
     "an array": (write_bytes(b"[1, 2]"), "(it is an array, not a JSON object)"),

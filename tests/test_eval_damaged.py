@@ -126,6 +126,19 @@ def test_eval_and_consolidation_refuse_a_bad_errors_line_alike(
     assert "errors.jsonl:2: " in row["problem"]
 
 
+@pytest.mark.parametrize("make", [Path.mkdir, os.mkfifo], ids=["a folder", "a FIFO"])
+def test_an_errors_file_of_the_wrong_kind_is_refused_not_read_as_empty(
+    run: Path, make: Callable[[Path], None]
+) -> None:
+    (run / "errors.jsonl").unlink(missing_ok=True)
+    make(run / "errors.jsonl")
+    message = r"errors\.jsonl: cannot read \(not a regular file\)"
+    with pytest.raises(InputError, match=message):
+        load_run(run)
+    with pytest.raises(InputError, match=message):
+        consolidate(run)
+
+
 @pytest.mark.parametrize(
     "inputs", ["x", {"a": {"path": 5}}, {"a": ["x"]}, {"a": {"path": "a\0b"}}, 3]
 )

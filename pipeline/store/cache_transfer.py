@@ -11,6 +11,7 @@ from typing import Any
 from pipeline.extraction.documents import check_doc_id
 from pipeline.store.cache import CacheEntry, ResponseCache, row_of
 from pipeline.store.run_dir import write_atomic
+from pipeline.store.run_files import read_regular_file
 from schemas.errors import InputError
 
 _KEY = re.compile(r"^[0-9a-f]{64}$")
@@ -45,10 +46,11 @@ def export_entries(cache: ResponseCache, folder: Path) -> list[Path]:
 
 
 def read_entry(path: Path) -> CacheEntry:
-    """Read one exported entry; a file that cannot be read, is not UTF-8 JSON or holds no
-    entry (a field missing or of the wrong type) is an InputError naming it and the problem."""
+    """Read one exported entry; a file that cannot be read (a FIFO or a device is not read: it
+    would block or never end), is not UTF-8 JSON or holds no entry (a field missing or of the
+    wrong type) is an InputError naming it and the problem."""
     try:
-        entry = CacheEntry.from_json(json.loads(path.read_text(encoding="utf-8")))
+        entry = CacheEntry.from_json(json.loads(read_regular_file(path).decode("utf-8")))
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     except UnicodeDecodeError as exc:

@@ -5,6 +5,7 @@ place would block the reader and a device never end."""
 from __future__ import annotations
 
 import json
+import os
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,8 +31,9 @@ def os_problem(exc: OSError) -> str:
 def read_errors(path: Path) -> dict[str, str]:
     """RUN_DIR/errors.jsonl as {doc_id: reason}; {} without the file, blank lines skipped. A
     line that is not a {"doc_id": ..., "reason": ...} object, or a file that cannot be read, is
-    an InputError naming it: its failed documents would otherwise pass for absent ones."""
-    if not path.is_file():
+    an InputError naming it (a folder or a FIFO in its place included): its failed documents
+    would otherwise pass for absent ones."""
+    if not os.path.lexists(path):
         return {}
     try:
         data = read_regular_file(path)
