@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from eval.consolidated_gold import check_consolidated_gold
 from pipeline.extraction.documents import Document, load_documents
 from pipeline.extraction.grounding import ground
-from pipeline.store.run_files import os_problem, read_regular_file
+from pipeline.store.run_files import error_location, os_problem, read_regular_file
 from schemas.errors import InputError
 from schemas.gold import GoldDocument
 from schemas.records import DocumentExtraction
@@ -40,14 +40,6 @@ class GoldProblem:
 
     def __str__(self) -> str:
         return f"{self.file}: {self.field}: {self.message}"
-
-
-def error_location(loc: tuple[int | str, ...]) -> str:
-    """Render a pydantic error location as a path: ("deals", 0, "amount") -> deals[0].amount."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(document)"
 
 
 def parse_gold_file(path: Path) -> tuple[GoldDocument | None, list[GoldProblem]]:

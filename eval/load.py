@@ -10,8 +10,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from eval.gold import error_location, load_gold_dir
-from pipeline.store.run_files import os_problem, read_errors, read_regular_file
+from eval.gold import load_gold_dir
+from pipeline.store.run_files import (
+    error_location,
+    os_problem,
+    read_errors,
+    read_record_file,
+    read_regular_file,
+)
 from schemas.errors import InputError
 from schemas.gold import GoldDocument
 from schemas.records import DocumentExtraction
@@ -54,7 +60,7 @@ def load_run(run_dir: Path) -> Run:
     failures = read_errors(errors_path)
     predictions: dict[str, DocumentExtraction] = {}
     for path in sorted(records_dir.glob("*.json")):
-        extraction, problem = _read_record(path)
+        extraction, problem = read_record_file(path)
         if extraction is None:
             failures[path.stem] = problem
         else:
@@ -155,17 +161,3 @@ def load_gold(gold_dir: Path) -> dict[str, GoldDocument]:
     if not golds:
         raise InputError(f"{gold_dir}: no gold files (*.json)")
     return golds
-
-
-def _read_record(path: Path) -> tuple[DocumentExtraction | None, str]:
-    """One record file, or None and the reason it cannot be scored."""
-    try:
-        extraction = DocumentExtraction.model_validate_json(read_regular_file(path))
-    except OSError as exc:
-        return None, f"record file not read ({os_problem(exc)})"
-    except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        return None, f"invalid record file: {error_location(error['loc'])}: {error['msg']}"
-    if extraction.doc_id != path.stem:
-        return None, f"record file doc_id {extraction.doc_id!r} differs from its file name"
-    return extraction, ""

@@ -52,7 +52,7 @@ def test_bad_documents_are_left_out_and_the_rest_consolidated(bad_run: Path) -> 
     consolidation = consolidate(bad_run)
     assert consolidation.documents == ["a", "b"]
     assert consolidation.failures["d"] == "HTTP 503"
-    assert "invalid record file: deals.0.status" in consolidation.failures["c"]
+    assert "invalid record file: deals[0].status" in consolidation.failures["c"]
     [deal] = consolidation.deals
     assert [e.doc_id for e in deal.timeline] == ["a", "b"]
     assert any("no article text for 2 document(s)" in note for note in consolidation.notes)

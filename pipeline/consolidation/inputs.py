@@ -14,10 +14,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from pipeline.extraction.documents import Document, UnreadableDocument, read_article
-from pipeline.store.run_files import os_problem, read_errors, read_regular_file, recorded_inputs
+from pipeline.store.run_files import (
+    read_errors,
+    read_record_file,
+    read_regular_file,
+    recorded_inputs,
+)
 from schemas.errors import InputError
 from schemas.records import DocumentExtraction
 
@@ -74,21 +77,9 @@ def _read_run_dir(run_dir: Path) -> Inputs:
         raise InputError(f"{run_dir}: not a run directory (no records/ and no errors.jsonl)")
     inputs = Inputs({}, failures=read_errors(errors))
     for path in sorted(records_dir.glob("*.json")):
-        try:
-            record = DocumentExtraction.model_validate_json(read_regular_file(path))
-        except OSError as exc:
-            inputs.failures[path.stem] = f"{path}: record file not read ({os_problem(exc)})"
-            continue
-        except ValidationError as exc:
-            error = exc.errors(include_url=False)[0]
-            where = ".".join(str(part) for part in error["loc"]) or "(document)"
-            inputs.failures[path.stem] = f"{path}: invalid record file: {where}: {error['msg']}"
-            continue
-        if record.doc_id != path.stem:
-            # Keyed by its doc_id it would replace another document's record, or name a path.
-            inputs.failures[path.stem] = (
-                f"{path}: record file doc_id {record.doc_id!r} differs from its file name"
-            )
+        record, problem = read_record_file(path)
+        if record is None:
+            inputs.failures[path.stem] = f"{path}: {problem}"
             continue
         inputs.extractions[path.stem] = record
         inputs.failures.pop(path.stem, None)

@@ -19,7 +19,7 @@ from typing import Any
 
 from pipeline.extraction.documents import check_doc_id, printable
 from pipeline.store.row_spool import RowSpool
-from pipeline.store.run_files import read_regular_file
+from pipeline.store.run_files import read_record_file
 from schemas.errors import InputError
 from schemas.records import DocumentExtraction, ValueSpan
 
@@ -112,12 +112,10 @@ def read_record(run_dir: Path, doc_id: str) -> DocumentExtraction | None:
     """The record of `doc_id` in RUN_DIR, or None when none reads back as a valid record of
     that document: missing, cut short, empty, not a record, a link to nowhere or in a loop."""
     try:
-        record = DocumentExtraction.model_validate_json(
-            read_regular_file(record_path(run_dir, doc_id))
-        )
-    except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
+        path = record_path(run_dir, doc_id)
+    except ValueError:
         return None
-    return record if record.doc_id == doc_id else None
+    return read_record_file(path)[0]
 
 
 def record_in_the_way(run_dir: Path, doc_id: str) -> bool:

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from schemas.errors import InputError
+from schemas.records import DocumentExtraction
 
 
 def read_regular_file(path: Path) -> bytes:
@@ -26,6 +29,31 @@ def read_regular_file(path: Path) -> bytes:
 def os_problem(exc: OSError) -> str:
     """What went wrong reading a file, in one line, without the path."""
     return exc.strerror or type(exc).__name__
+
+
+def error_location(loc: tuple[int | str, ...]) -> str:
+    """Render a pydantic error location as a path: ("deals", 0, "amount") -> deals[0].amount."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(document)"
+
+
+def read_record_file(path: Path) -> tuple[DocumentExtraction | None, str]:
+    """One RUN_DIR/records/<doc_id>.json, or None and why it cannot be used (without the
+    path): not a regular file or not readable, not a valid record, or the record of another
+    document than its file name says."""
+    try:
+        record = DocumentExtraction.model_validate_json(read_regular_file(path))
+    except OSError as exc:
+        return None, f"record file not read ({os_problem(exc)})"
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        return None, f"invalid record file: {error_location(error['loc'])}: {error['msg']}"
+    if record.doc_id != path.stem:
+        # Keyed by its doc_id it would replace another document's record, or name a path.
+        return None, f"record file doc_id {record.doc_id!r} differs from its file name"
+    return record, ""
 
 
 def read_errors(path: Path) -> dict[str, str]:
