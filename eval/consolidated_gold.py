@@ -9,12 +9,11 @@ optional per-article deal sits in an optional cluster.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from pipeline.store.run_files import os_problem, read_regular_file
+from pipeline.store.run_files import JsonFileError, read_json_file
 from schemas.consolidated import GoldConsolidation, GoldDealCluster, parse_mention_key
 from schemas.errors import InputError
 from schemas.gold import GoldDocument
@@ -28,13 +27,9 @@ _SECTIONS = ("companies", "people", "deals")
 def parse_consolidated_gold(path: Path) -> tuple[GoldConsolidation | None, list[Problem]]:
     """The consolidated gold, or None and what is wrong with the file."""
     try:
-        data = json.loads(read_regular_file(path).decode("utf-8"))
-    except OSError as exc:
-        return None, [("(file)", f"cannot read ({os_problem(exc)})")]
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, [("(file)", f"invalid JSON: {exc}")]
-    except RecursionError:  # not a ValueError: json gives up on deep nesting
-        return None, [("(file)", "invalid JSON: nested too deeply")]
+        data = read_json_file(path)
+    except JsonFileError as exc:
+        return None, [(exc.where, exc.problem)]
     try:
         return GoldConsolidation.model_validate(data), []
     except ValidationError as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from pydantic import ValidationError
 from eval.consolidated_gold import check_consolidated_gold
 from pipeline.extraction.documents import Document, load_documents
 from pipeline.extraction.grounding import ground
-from pipeline.store.run_files import error_location, os_problem, read_regular_file
+from pipeline.store.run_files import JsonFileError, error_location, read_json_file
 from schemas.errors import InputError
 from schemas.gold import GoldDocument
 from schemas.records import DocumentExtraction
@@ -45,15 +44,9 @@ class GoldProblem:
 def parse_gold_file(path: Path) -> tuple[GoldDocument | None, list[GoldProblem]]:
     """Parse one gold file; problems name the field, or the line for invalid JSON."""
     try:
-        data = json.loads(read_regular_file(path).decode("utf-8"))
-    except OSError as exc:
-        return None, [GoldProblem(path, "(file)", f"cannot read ({os_problem(exc)})")]
-    except UnicodeDecodeError as exc:
-        return None, [GoldProblem(path, "(file)", f"not UTF-8 (byte {exc.start})")]
-    except json.JSONDecodeError as exc:
-        return None, [GoldProblem(path, f"line {exc.lineno}", f"invalid JSON: {exc.msg}")]
-    except RecursionError:  # not a ValueError: json gives up on deep nesting
-        return None, [GoldProblem(path, "(file)", "invalid JSON: nested too deeply")]
+        data = read_json_file(path)
+    except JsonFileError as exc:
+        return None, [GoldProblem(path, exc.where, exc.problem)]
     try:
         gold = GoldDocument.model_validate(data)
     except ValidationError as exc:

@@ -3,7 +3,6 @@ files."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,11 +11,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from eval.gold import load_gold_dir
 from pipeline.store.run_files import (
+    JsonFileError,
     error_location,
-    os_problem,
     read_errors,
+    read_json_file,
     read_record_file,
-    read_regular_file,
 )
 from schemas.errors import InputError
 from schemas.gold import GoldDocument
@@ -146,13 +145,9 @@ def _read_candidate_file(path: Path) -> dict[str, Any]:
 def _read_json(path: Path) -> Any:
     """The JSON value in a file of a run; an InputError naming it when it cannot be read."""
     try:
-        return json.loads(read_regular_file(path).decode("utf-8"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({os_problem(exc)})") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from exc
-    except RecursionError as exc:  # not a ValueError: json gives up on deep nesting
-        raise InputError(f"{path}: not valid JSON (nested too deeply)") from exc
+        return read_json_file(path)
+    except JsonFileError as exc:
+        raise InputError(f"{path}: {exc}") from exc
 
 
 def load_gold(gold_dir: Path) -> dict[str, GoldDocument]:

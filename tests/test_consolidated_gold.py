@@ -59,4 +59,7 @@ def test_a_consolidated_gold_that_is_not_json_is_one_problem(tmp_path: Path) -> 
     shutil.copytree(GOLD, gold)
     (gold / "consolidated.json").write_text("{", encoding="utf-8")
     [problem] = validate_gold_dir(gold, Path("seeds"))
-    assert problem.field == "(file)" and "invalid JSON" in problem.message
+    assert (problem.field, problem.message) == (
+        "line 1",
+        "invalid JSON: Expecting property name enclosed in double quotes",
+    )

@@ -29,13 +29,16 @@ NESTED = "[" * 100_000 + "]" * 100_000
 def test_a_deeply_nested_manifest_is_invalid_json(run: Path) -> None:
     for manifest in (NESTED, json.dumps({"model": "m"})[:-1] + f', "x": {NESTED}}}'):
         (run / "manifest.json").write_text(manifest, encoding="utf-8")
-        with pytest.raises(InputError, match=r"manifest\.json: not valid JSON \(nested too deep"):
+        with pytest.raises(InputError, match=r"manifest\.json: invalid JSON: nested too deeply$"):
             load_run(run)
         row = list_runs(run.parent, None).set_index("run").loc["run"]
-        assert "manifest.json: not valid JSON (nested too deeply)" in row["problem"]
+        assert "manifest.json: invalid JSON: nested too deeply" in row["problem"]
         consolidation = consolidate(run)
         assert consolidation.documents == ["a", "b"]
-        assert f"{run}/manifest.json: not valid JSON; article texts not read" in consolidation.notes
+        assert (
+            f"{run}/manifest.json: invalid JSON: nested too deeply; article texts not read"
+            in consolidation.notes
+        )
 
 
 def test_deeply_nested_gold_files_are_gold_problems(run: Path) -> None:
@@ -110,9 +113,9 @@ def test_eval_names_a_damaged_candidates_file_and_goes_on(tmp_path: Path, dealx:
     path.write_text("{", encoding="utf-8")
     result = dealx("eval", run_dir, "--gold", gold_dir, "--format", "csv")
     assert result.returncode == 0
-    notice = f"{path}: not valid JSON (Expecting property name enclosed in double quotes"
+    notice = f"{path}: line 1: invalid JSON: Expecting property name enclosed in double quotes"
     assert [line for line in result.stderr.splitlines() if str(path) in line] == [
-        f"{notice}: line 1 column 2 (char 1)); left out of the candidate recall"
+        f"{notice}; left out of the candidate recall"
     ]
 
 

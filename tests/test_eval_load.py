@@ -87,7 +87,7 @@ def test_load_run_reads_candidates_when_the_run_has_them(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("{not json", "not valid JSON"),
+        ("{not json", "line 1: invalid JSON: Expecting property name"),
         ("[1, 2]", "expected a JSON object"),
         (json.dumps({**CANDIDATES, "doc_id": "other"}), "doc_id 'other' differs"),
         (json.dumps({k: v for k, v in CANDIDATES.items() if k != "people"}), "people: Field"),

@@ -9,16 +9,16 @@ its failed documents would otherwise pass for absent ones.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.extraction.documents import Document, UnreadableDocument, read_article
 from pipeline.store.run_files import (
+    JsonFileError,
     read_errors,
+    read_json_file,
     read_record_file,
-    read_regular_file,
     recorded_inputs,
 )
 from schemas.errors import InputError
@@ -92,9 +92,9 @@ def _manifest_inputs(run_dir: Path, inputs: Inputs) -> dict[str, Path]:
     if not path.is_file():
         return {}
     try:
-        manifest = json.loads(read_regular_file(path).decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        inputs.notes.append(f"{path}: not valid JSON; article texts not read")
+        manifest = read_json_file(path)
+    except JsonFileError as exc:
+        inputs.notes.append(f"{path}: {exc}; article texts not read")
         return {}
     if not isinstance(manifest, dict):
         return {}

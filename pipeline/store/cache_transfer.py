@@ -11,7 +11,7 @@ from typing import Any
 from pipeline.extraction.documents import check_doc_id
 from pipeline.store.cache import CacheEntry, ResponseCache, row_of
 from pipeline.store.run_dir import write_atomic
-from pipeline.store.run_files import read_regular_file
+from pipeline.store.run_files import JsonFileError, read_json_file
 from schemas.errors import InputError
 
 _KEY = re.compile(r"^[0-9a-f]{64}$")
@@ -50,15 +50,9 @@ def read_entry(path: Path) -> CacheEntry:
     would block or never end), is not UTF-8 JSON or holds no entry (a field missing or of the
     wrong type) is an InputError naming it and the problem."""
     try:
-        entry = CacheEntry.from_json(json.loads(read_regular_file(path).decode("utf-8")))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 (byte {exc.start})") from exc
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from exc
-    except RecursionError as exc:
-        raise InputError(f"{path}: invalid JSON: nested too deeply") from exc
+        entry = CacheEntry.from_json(read_json_file(path))
+    except JsonFileError as exc:
+        raise InputError(f"{path}: {exc}") from exc
     except ValueError as exc:  # after its subclasses above
         raise InputError(f"{path}: not a dealx cache entry ({exc})") from exc
     return check_entry(entry, path)

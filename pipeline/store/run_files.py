@@ -31,6 +31,38 @@ def os_problem(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
+class JsonFileError(ValueError):
+    """Why a JSON file cannot be read, in one line without its path: `problem`, and `line`
+    where the JSON breaks (None when it is the whole file)."""
+
+    def __init__(self, problem: str, line: int | None = None) -> None:
+        super().__init__(f"line {line}: {problem}" if line is not None else problem)
+        self.problem = problem
+        self.line = line
+
+    @property
+    def where(self) -> str:
+        """`line N`, or `(file)` for a problem of the whole file."""
+        return f"line {self.line}" if self.line is not None else "(file)"
+
+
+def read_json_file(path: Path) -> Any:
+    """The JSON value in `path` (a regular file of UTF-8 JSON); JsonFileError when it cannot be
+    read, is not UTF-8 or not JSON, or nests deeper than the parser goes."""
+    try:
+        data = read_regular_file(path)
+    except OSError as exc:
+        raise JsonFileError(f"cannot read ({os_problem(exc)})") from exc
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise JsonFileError(f"not UTF-8 (byte {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        raise JsonFileError(f"invalid JSON: {exc.msg}", exc.lineno) from exc
+    except RecursionError as exc:  # not a ValueError: json gives up on deep nesting
+        raise JsonFileError("invalid JSON: nested too deeply") from exc
+
+
 def error_location(loc: tuple[int | str, ...]) -> str:
     """Render a pydantic error location as a path: ("deals", 0, "amount") -> deals[0].amount."""
     out = ""
