@@ -102,6 +102,20 @@ def extract_in_process(settings: Settings, run_dir: Path) -> dict[str, Any]:
     return extract_run(settings, run_dir)
 
 
+def extract_folder(folder: Path, base_url: str, **overrides: object) -> dict[str, Any]:
+    """Extract FOLDER/docs into FOLDER/run through the fake server at `base_url`, answers
+    cached in FOLDER/cache.sqlite: a first run, or a rerun that resumes it; the manifest."""
+    return extract_in_process(fake_settings(base_url, folder, **overrides), folder / "run")
+
+
+def finished_folder(folder: Path, base_url: str, count: int) -> Path:
+    """FOLDER/docs with `count` articles and FOLDER/run extracted from them (`extract_folder`):
+    a finished run to resume or damage."""
+    write_docs(folder / "docs", count)
+    extract_folder(folder, base_url)
+    return folder
+
+
 def read_manifest(run_dir: Path) -> dict[str, Any]:
     """A run directory's manifest.json."""
     return json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))

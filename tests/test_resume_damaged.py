@@ -12,7 +12,6 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,8 +24,8 @@ from tests.dealx_process import (
     ANSWER,
     dealx_env,
     extract_args,
-    extract_in_process,
-    fake_settings,
+    extract_folder,
+    finished_folder,
     read_manifest,
     run_dealx,
     write_docs,
@@ -52,10 +51,7 @@ def server() -> Iterator[FakeOpenAI]:
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory, server: FakeOpenAI) -> Path:
     """A folder with docs/ (three articles), cache.sqlite answering them, and run/ finished."""
-    folder = tmp_path_factory.mktemp("finished")
-    assert write_docs(folder / "docs", len(IDS)) == IDS
-    extract_in_process(fake_settings(server.base_url, folder), folder / "run")
-    return folder
+    return finished_folder(tmp_path_factory.mktemp("finished"), server.base_url, len(IDS))
 
 
 @pytest.fixture
@@ -63,11 +59,6 @@ def work(finished: Path, tmp_path: Path) -> Path:
     """A copy of the finished run (docs, cache and run directory) to damage."""
     shutil.copytree(finished, tmp_path, dirs_exist_ok=True)
     return tmp_path
-
-
-def resume(work: Path, server: FakeOpenAI, **overrides: object) -> dict[str, Any]:
-    """Rerun the same extraction; every article of the first run is in the cache."""
-    return extract_in_process(fake_settings(server.base_url, work, **overrides), work / "run")
 
 
 def record_file(work: Path, doc_id: str = DAMAGED) -> Path:
@@ -121,7 +112,7 @@ def test_a_record_that_does_not_read_back_is_extracted_again(
     work: Path, damage: Callable[[Path], None], server: FakeOpenAI
 ) -> None:
     damage(record_file(work))
-    manifest = resume(work, server)
+    manifest = extract_folder(work, server.base_url)
     assert manifest["documents"]["ok"] == 1 and manifest["documents"]["skipped_already_done"] == 2
     assert manifest["documents"]["records_in_run"] == len(IDS)
     rewritten = DocumentExtraction.model_validate_json(record_file(work).read_bytes())
@@ -131,7 +122,7 @@ def test_a_record_that_does_not_read_back_is_extracted_again(
     assert manifest["records"] == {"companies": 6, "people": 0, "deals": 3}
     assert manifest["support"]["deal"]["records"] == 3
     # And the next rerun finds everything done.
-    assert resume(work, server)["documents"]["skipped_already_done"] == len(IDS)
+    assert extract_folder(work, server.base_url)["documents"]["skipped_already_done"] == len(IDS)
 
 
 def test_each_done_record_is_read_once(
@@ -145,7 +136,7 @@ def test_each_done_record_is_read_once(
         return read_record(run_dir, doc_id)
 
     monkeypatch.setattr(runner, "read_record", counting)
-    manifest = resume(work, server)
+    manifest = extract_folder(work, server.base_url)
     assert sorted(reads) == IDS
     assert manifest["records"]["deals"] == 3 and table_doc_ids(work, "companies.csv") == [
         doc_id for doc_id in IDS for _ in range(2)
@@ -158,7 +149,7 @@ def test_a_folder_where_a_record_goes_fails_that_document_alone(
     path = record_file(work)
     path.unlink()
     path.mkdir()
-    manifest = resume(work, server)
+    manifest = extract_folder(work, server.base_url)
     assert (
         manifest["documents"]["failed"] == 1 and manifest["documents"]["skipped_already_done"] == 2
     )
@@ -211,7 +202,7 @@ def test_a_run_with_a_damaged_rejected_jsonl_resumes(work: Path, server: FakeOpe
     (work / "run" / "rejected.jsonl").write_bytes(
         "\n".join(lines).encode("utf-8", "surrogateescape")
     )
-    manifest = resume(work, server)
+    manifest = extract_folder(work, server.base_url)
     assert manifest["rejected"]["values_flagged"] == 1
     assert manifest["documents"]["skipped_already_done"] == len(IDS)
 
@@ -221,7 +212,7 @@ def test_documents_csv_that_is_not_utf8_is_read_with_replacements(
 ) -> None:
     path = work / "run" / "documents.csv"
     path.write_bytes(path.read_bytes().replace(b"doc-0002,ok", b"doc-0002\xff,ok"))
-    resume(work, server)
+    extract_folder(work, server.base_url)
     assert table_doc_ids(work, "documents.csv") == [*IDS[:2], "doc-0002\N{REPLACEMENT CHARACTER}"]
 
 
@@ -230,7 +221,7 @@ def test_documents_csv_without_its_doc_id_column_is_rewritten(
 ) -> None:
     path = work / "run" / "documents.csv"
     path.write_bytes(b"garbage\n\xff\n")
-    manifest = resume(work, server)
+    manifest = extract_folder(work, server.base_url)
     assert manifest["documents"]["skipped_already_done"] == len(IDS)
     assert path.read_text(encoding="utf-8") == "\n"
 
@@ -242,11 +233,11 @@ def test_wrong_typed_inputs_of_an_earlier_manifest_are_ignored(
     earlier = json.loads(path.read_text(encoding="utf-8"))
     for inputs in ("x", ["doc-0000"], 3):
         path.write_text(json.dumps({**earlier, "inputs": inputs}), encoding="utf-8")
-        assert resume(work, server)["inputs"] == {}
+        assert extract_folder(work, server.base_url)["inputs"] == {}
     kept = earlier["inputs"]["doc-0002"]
     entries = {"doc-0000": 5, "doc-0001": {"path": [1], "sha256": None}, "doc-0002": kept}
     path.write_text(json.dumps({**earlier, "inputs": entries}), encoding="utf-8")
-    assert resume(work, server)["inputs"] == {"doc-0002": kept}
+    assert extract_folder(work, server.base_url)["inputs"] == {"doc-0002": kept}
 
 
 @pytest.mark.parametrize(
@@ -270,7 +261,7 @@ def test_something_in_the_way_stops_the_run_before_any_document(
     make(path)
     write_docs(work / "docs", 1, prefix="new")
     with pytest.raises(InputError, match=f"^{re.escape(f'{path}: {problem}')}"):
-        resume(work, server)
+        extract_folder(work, server.base_url)
     assert not record_file(work, "new-0000").exists()
 
 
@@ -306,7 +297,7 @@ def test_a_damaged_manifest_s_spend_is_rebuilt_from_documents_csv(
     assert rebuilt == documents_spend(work)
     assert rebuilt.spend(None).tokens == earlier["tokens_in"] + earlier["tokens_out"] > 0
     # The rewritten manifest sums the earlier invocations' spend and this one's (none).
-    assert resume(work, server)["run"] == earlier
+    assert extract_folder(work, server.base_url)["run"] == earlier
 
 
 def test_a_budget_counts_the_rebuilt_spend(work: Path, server: FakeOpenAI) -> None:
@@ -316,7 +307,9 @@ def test_a_budget_counts_the_rebuilt_spend(work: Path, server: FakeOpenAI) -> No
     asked = len(server.chat_requests)
     # What was spent uses up the budget; forgotten, the new article would fit.
     with pytest.raises(BudgetExceeded):
-        resume(work, server, budget_tokens=spent["tokens_in"] + spent["tokens_out"])
+        extract_folder(
+            work, server.base_url, budget_tokens=spent["tokens_in"] + spent["tokens_out"]
+        )
     assert len(server.chat_requests) == asked
     assert read_manifest(work / "run")["run"] == spent
 
@@ -326,17 +319,17 @@ def test_an_unknown_earlier_spend_stops_the_run(work: Path, server: FakeOpenAI) 
     (work / "run" / "documents.csv").write_bytes(b"doc_id,status\n")
     write_docs(work / "docs", 1, prefix="new")
     with pytest.raises(InputError, match="what the run spent so far is unknown; restore it"):
-        resume(work, server)
+        extract_folder(work, server.base_url)
     assert not record_file(work, "new-0000").exists()
     (work / "run" / "documents.csv").unlink()
     with pytest.raises(InputError, match=r"manifest\.json: cannot be read, nor documents\.csv"):
-        resume(work, server)
+        extract_folder(work, server.base_url)
 
 
 def test_a_missing_manifest_counts_no_earlier_spend(work: Path, server: FakeOpenAI) -> None:
     (work / "run" / "manifest.json").unlink()
     assert run_spend(work / "run") == RunSpend()
-    assert resume(work, server)["run"]["tokens_in"] == 0
+    assert extract_folder(work, server.base_url)["run"]["tokens_in"] == 0
 
 
 @pytest.mark.parametrize("kind", ["folder", "file"])
@@ -367,7 +360,7 @@ def test_runs_latest_link_moves_to_the_new_run(tmp_path: Path) -> None:
 
 def test_a_run_ends_normally_with_a_folder_at_runs_latest(work: Path, server: FakeOpenAI) -> None:
     (work / "latest").mkdir()
-    manifest = resume(work, server, runs_dir=work)
+    manifest = extract_folder(work, server.base_url, runs_dir=work)
     assert manifest["documents"]["skipped_already_done"] == len(IDS)
     assert (work / "latest").is_dir() and not (work / "latest").is_symlink()
     assert not list(work.glob(".latest.*"))
@@ -376,6 +369,6 @@ def test_a_run_ends_normally_with_a_folder_at_runs_latest(work: Path, server: Fa
 def test_a_cache_path_that_is_not_utf8_is_written_escaped(work: Path, server: FakeOpenAI) -> None:
     cache = work / os.fsdecode(b"c\xff.sqlite")
     shutil.copyfile(work / "cache.sqlite", cache)
-    manifest = resume(work, server, cache=cache)
+    manifest = extract_folder(work, server.base_url, cache=cache)
     assert manifest["cache"] == f"{work}/c\\xff.sqlite"
     assert read_manifest(work / "run")["cache"] == manifest["cache"]

@@ -10,7 +10,6 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,11 +20,10 @@ from tests.dealx_process import (
     ANSWER,
     dealx_env,
     extract_args,
-    extract_in_process,
-    fake_settings,
+    extract_folder,
+    finished_folder,
     read_manifest,
     run_dealx,
-    write_docs,
 )
 from tests.fake_openai import FakeOpenAI, Reply
 
@@ -48,10 +46,7 @@ def server() -> Iterator[FakeOpenAI]:
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory, server: FakeOpenAI) -> Path:
     """A folder with docs/ (three articles), cache.sqlite answering them, and run/ finished."""
-    folder = tmp_path_factory.mktemp("finished")
-    assert write_docs(folder / "docs", len(IDS)) == IDS
-    extract_in_process(fake_settings(server.base_url, folder), folder / "run")
-    return folder
+    return finished_folder(tmp_path_factory.mktemp("finished"), server.base_url, len(IDS))
 
 
 @pytest.fixture
@@ -64,10 +59,6 @@ def work(finished: Path, tmp_path: Path) -> Path:
 
 def record(work: Path, doc_id: str = REDONE) -> Path:
     return work / "run" / "records" / f"{doc_id}.json"
-
-
-def resume(work: Path, server: FakeOpenAI, **overrides: object) -> dict[str, Any]:
-    return extract_in_process(fake_settings(server.base_url, work, **overrides), work / "run")
 
 
 @pytest.mark.parametrize(
@@ -93,7 +84,7 @@ def test_other_settings_stop_the_run_before_any_document(
         "rerun with the same settings to resume, or choose another --out"
     )
     with pytest.raises(InputError, match=f"^{re.escape(expected)}$"):
-        resume(work, server, **overrides)
+        extract_folder(work, server.base_url, **overrides)
     assert len(server.chat_requests) == asked
     assert not record(work).exists()
     assert (work / "run" / "manifest.json").read_bytes() == manifest
@@ -105,12 +96,12 @@ def test_a_prompt_whose_text_changed_stops_the_run(work: Path, server: FakeOpenA
     now = manifest["prompt_sha256"]
     path.write_text(json.dumps({**manifest, "prompt_sha256": "0" * 64}), encoding="utf-8")
     with pytest.raises(InputError, match=f"prompt_sha256 000000000000, not {now[:12]};"):
-        resume(work, server)
+        extract_folder(work, server.base_url)
     assert not record(work).exists()
 
 
 def test_settings_that_do_not_change_the_records_may_change(work: Path, server: FakeOpenAI) -> None:
-    manifest = resume(work, server, concurrency=1, cache_mode="replay")
+    manifest = extract_folder(work, server.base_url, concurrency=1, cache_mode="replay")
     assert manifest["documents"]["ok"] == 1
     assert manifest["documents"]["skipped_already_done"] == 2
     assert (manifest["concurrency"], manifest["cache_mode"]) == (1, "replay")
@@ -123,7 +114,7 @@ def test_a_manifest_that_says_no_settings_is_not_compared(
     (work / "run" / "manifest.json").write_bytes(damage)
     # Unreadable (nested past the stack included), its spend comes from documents.csv.
     assert run_spend(work / "run") == RunSpend(len(IDS) * 1000, len(IDS) * 100)
-    manifest = resume(work, server, model="openai/other-model")
+    manifest = extract_folder(work, server.base_url, model="openai/other-model")
     assert manifest["model"] == "openai/other-model" and manifest["documents"]["ok"] == 1
 
 
@@ -152,7 +143,7 @@ def test_stray_bytes_in_documents_csv_make_no_row(work: Path, server: FakeOpenAI
     path = work / "run" / "documents.csv"
     with path.open("ab") as table:
         table.write(b"\xff\xfe\n../x," + b"0," * 12 + b"0\n")
-    resume(work, server)
+    extract_folder(work, server.base_url)
     with path.open(encoding="utf-8", newline="") as table:
         rows = list(csv.DictReader(table))
     assert [row["doc_id"] for row in rows] == IDS
@@ -176,11 +167,11 @@ def test_a_document_extracted_again_replaces_its_findings(work: Path, server: Fa
     kept = [json.dumps(finding(IDS[0], 0)), "not a finding"]
     stale = [json.dumps(finding(REDONE, 0)), json.dumps(finding(REDONE, 1))]
     path.write_text("\n".join([kept[0], *stale, kept[1]]) + "\n", encoding="utf-8")
-    manifest = resume(work, server)
+    manifest = extract_folder(work, server.base_url)
     assert manifest["documents"]["ok"] == 1
     assert path.read_text(encoding="utf-8").splitlines() == kept
     assert manifest["rejected"]["values_flagged"] == 1
     # Nothing to extract again: the file is not rewritten.
     before = path.stat()
-    assert resume(work, server)["rejected"]["values_flagged"] == 1
+    assert extract_folder(work, server.base_url)["rejected"]["values_flagged"] == 1
     assert path.stat().st_ino == before.st_ino and path.stat().st_mtime_ns == before.st_mtime_ns

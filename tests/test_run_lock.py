@@ -56,7 +56,9 @@ def test_a_second_extract_on_the_same_out_refuses(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_writes_a_partial_run_that_a_rerun_resumes(tmp_path: Path) -> None:
-    ids = write_docs(tmp_path / "docs", 12)
+    # 30 documents, two at a time, 0.3 s each: 4.5 s to go when the Ctrl-C comes after the
+    # third, so a loaded machine that is slow to deliver it still interrupts the run.
+    ids = write_docs(tmp_path / "docs", 30)
     runs, cache = tmp_path / "runs", tmp_path / "cache.sqlite"
     runs.mkdir()
     (runs / "earlier").mkdir()
