@@ -128,13 +128,16 @@ class BatchPlan:
     validation with that message. Lines that are not valid batch requests fail validation
     too, as at OpenAI (bad JSON, duplicate ``custom_id``, another URL). The first
     ``lose_creates`` creates make their batch but answer 502, as when the answer is lost on
-    the way back."""
+    the way back. ``damaged`` maps line indexes to what the output file holds instead of their
+    result (``{custom_id}`` in it becomes the line's own): a file cut short or garbled on the
+    way, or a server that writes what it likes."""
 
     polls: int = 2
     expire_after: int | None = None
     omit: frozenset[int] = frozenset()
     fail: str | None = None
     lose_creates: int = 0
+    damaged: Mapping[int, str] = field(default_factory=dict)
 
 
 def _resolve(step: Step, body: dict[str, Any], index: int) -> Action:
@@ -798,6 +801,9 @@ def _finish(
             continue
         request = json.loads(line)
         custom_id = request["custom_id"]
+        if index in owner.batch_plan.damaged:
+            outputs.append(owner.batch_plan.damaged[index].replace("{custom_id}", custom_id) + "\n")
+            continue
         if answered is not None and index >= answered:
             if status == "cancelled":
                 continue  # OpenAI writes nothing for requests a cancel stopped

@@ -1,7 +1,8 @@
 """A batch ledger that is damaged, another program's, empty or lost stops every batch command
 with one line naming it (exit 2), is left as it was, and never leads to a second batch for
 requests already submitted; unfinished_batch says, read-only, whether a run's batch still
-has requests out; settings nested too deeply for the parsers are a ConfigError."""
+has requests out; settings nested too deeply for the parsers are a ConfigError; a result line
+the provider garbled fails its request alone, with the reason."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from tests.dealx_process import (
     write_docs,
 )
 from tests.fake_openai import BATCHES_PATH, FILES_PATH, BatchPlan, FakeOpenAI, Reply
-from tests.test_batch import posts
+from tests.test_batch import documents, posts
 
 FAST = 0.01
 
@@ -186,3 +187,49 @@ def test_settings_nested_too_deeply_are_a_config_error(tmp_path: Path) -> None:
     pyproject.write_text(f"[tool.dealx]\nx = {'[' * 3000}{']' * 3000}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="invalid TOML: nested too deeply"):
         load_settings(pyproject=pyproject, environ={})
+
+
+# A result line as the output file may hold it instead of an answer, and how its request ends.
+GARBLED = {
+    "cut short": ('{"custom_id": "{custom_id}", "respo', "missing", ": not valid JSON"),
+    "nested too deeply": ("[" * 100_000 + "]" * 100_000, "missing", ": not valid JSON"),
+    "an array": ("[1, 2]", "missing", ": not a JSON object"),
+    "a numeric custom_id": ('{"custom_id": 5, "response": null}', "missing", ": no custom_id"),
+    "a text response": (
+        '{"custom_id": "{custom_id}", "response": "ok"}',
+        "failed",
+        "error without detail",
+    ),
+    "a text error": ('{"custom_id": "{custom_id}", "error": "boom"}', "failed", "boom"),
+    "text usage": (
+        '{"custom_id": "{custom_id}", "response": {"status_code": 200, '
+        '"body": {"usage": {"prompt_tokens": "many", "completion_tokens": 1e400}}}}',
+        "invalid",
+        "invalid",
+    ),
+    "a huge count": (
+        '{"custom_id": "{custom_id}", "response": {"status_code": 200, '
+        '"body": {"usage": {"prompt_tokens": 99999999999999999999999}}}}',
+        "invalid",
+        "invalid",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", GARBLED)
+def test_a_garbled_result_line_fails_its_request_alone(tmp_path: Path, case: str) -> None:
+    line, status, reason = GARBLED[case]
+    ids = write_docs(tmp_path / "docs", 3)
+    run = tmp_path / "run"
+    with FakeOpenAI(Reply(ANSWER), batch_plan=BatchPlan(damaged={1: line})) as server:
+        settings = fake_settings(server.base_url, tmp_path)
+        manifest = extract_batch(settings, run, poll_s=FAST)
+        assert manifest["batch"]["ok"] == 2 and manifest["batch"][status] == 1
+        rows = documents(run)
+        assert [rows[doc_id]["status"] for doc_id in ids] == ["ok", "failed", "ok"]
+        assert reason in rows[ids[1]]["error"] and "\n" not in rows[ids[1]]["error"]
+        assert rows[ids[1]]["batch_tokens_in"] == "0"
+        # Collected: a second collect downloads nothing again and changes nothing.
+        downloads = len(server.requests)
+        assert collect_batch(run, settings=settings)["batch"] == manifest["batch"]
+        assert len(server.requests) == downloads

@@ -26,6 +26,8 @@ from pipeline.store.cache import CacheEntry, row_of
 EXPIRED_CODE = "batch_expired"
 # Rows written to the ledger (and entries to the cache) per transaction.
 CHUNK = 5_000
+# More tokens than any request is billed; SQLite's integers end at 2**63.
+MAX_TOKENS = 2**53
 
 
 def _error_reason(line: dict[str, Any]) -> tuple[str, str]:
@@ -38,12 +40,48 @@ def _error_reason(line: dict[str, Any]) -> tuple[str, str]:
         error = body.get("error") or {}
     code = error.get("code") if isinstance(error, dict) else None
     message = error.get("message") if isinstance(error, dict) else None
+    if isinstance(error, str):  # not OpenAI's shape, but a reason all the same
+        message = error
     if code == EXPIRED_CODE:
         return "expired", f"{EXPIRED_CODE}: {message or 'the batch expired before this request'}"
     status = response.get("status_code") if isinstance(response, dict) else None
     parts = [f"HTTP {status}" if status else None, code, message]
     reason = ": ".join(str(part) for part in parts if part) or "error without detail"
     return "failed", redact(" ".join(reason.split())[:300])
+
+
+def _result_line(raw: bytes) -> dict[str, Any] | str:
+    """A line of a result file as an object with its custom_id, or what is wrong with it (a
+    file cut short, or a server that writes something else)."""
+    try:
+        line = json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: nested past the parser's stack
+        return "not valid JSON"
+    if not isinstance(line, dict):
+        return "not a JSON object"
+    if not isinstance(line.get("custom_id"), str):
+        return "no custom_id"
+    return line
+
+
+def _outcome(line: dict[str, Any]) -> tuple[str, str | None, str | None, int, int]:
+    """(status, reason, answer, tokens in, tokens out) of one result line: answered with the
+    completion's body for an HTTP 200 without error, else expired or failed (_error_reason);
+    a count that is not a token count is taken as none."""
+    response = line.get("response")
+    response = response if isinstance(response, dict) else {}
+    body = response.get("body")
+    usage = body.get("usage") if isinstance(body, dict) else None
+    tokens = _tokens(usage, "prompt_tokens"), _tokens(usage, "completion_tokens")
+    if response.get("status_code") == 200 and not line.get("error") and isinstance(body, dict):
+        return "answered", None, json.dumps(body), *tokens
+    return *_error_reason(line), None, *tokens
+
+
+def _tokens(usage: Any, name: str) -> int:
+    value = usage.get(name) if isinstance(usage, dict) else None
+    valid = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKENS
+    return value if valid else 0
 
 
 def read_results(ledger: Ledger, client: BatchClient, part: Part, batch: Batch) -> None:
@@ -63,20 +101,16 @@ def read_results(ledger: Ledger, client: BatchClient, part: Part, batch: Batch) 
             )
         pending.clear()
 
+    unread: list[str] = []
     for file_id in (batch.output_file_id, batch.error_file_id):
         if not file_id:
             continue
-        for raw in client.lines(file_id):
-            line = json.loads(raw)
-            response = line.get("response") or {}
-            body = response.get("body") if isinstance(response, dict) else None
-            usage = (body or {}).get("usage") or {} if isinstance(body, dict) else {}
-            tokens = (usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
-            if response and response.get("status_code") == 200 and not line.get("error"):
-                status, reason, answer = "answered", None, json.dumps(body)
-            else:
-                (status, reason), answer = _error_reason(line), None
-            pending.append((status, reason, answer, *tokens, line.get("custom_id"), part.part))
+        for number, raw in enumerate(client.lines(file_id), start=1):
+            line = _result_line(raw)
+            if isinstance(line, str):
+                unread.append(f"line {number} of {file_id}: {line}")
+                continue
+            pending.append((*_outcome(line), line["custom_id"], part.part))
             if len(pending) >= CHUNK:
                 flush()
     flush()
@@ -89,6 +123,8 @@ def read_results(ledger: Ledger, client: BatchClient, part: Part, batch: Batch) 
         )
     else:
         leftover, reason = "missing", "in neither the output nor the error file of its batch"
+    if unread:
+        reason += f"; {len(unread)} line(s) of them could not be read (first: {unread[0]})"
     with db:
         db.execute(
             "UPDATE requests SET status = ?, reason = ? WHERE part = ? AND status = 'submitted'",
