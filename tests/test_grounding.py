@@ -378,6 +378,16 @@ def deal_with(quote: str, **values: object) -> dict:
         ("Meta invested in Scale AI on March 4, 2025.", {"date": "2025-03"}, True),
         ("Meta invested in Scale AI in April.", {"date": "2025-03"}, False),
         ("Meta invested in Scale AI in March 2024.", {"date": "2025-03"}, False),
+        ("Meta invested in Scale AI on 4 March 2025.", {"date": "2025-03-04"}, True),
+        ("Meta invested in Scale AI on the 4th of March, 2025.", {"date": "2025-03-04"}, True),
+        ("Meta invested in Scale AI on 2025-03-04.", {"date": "2025-03-04"}, True),
+        ("Meta invested in Scale AI on 2025-03-04.", {"date": "2025-03"}, True),
+        ("Meta invested in Scale AI on 5 March 2025.", {"date": "2025-03-04"}, False),
+        ("Meta invested in Scale AI on Tuesday, 4 March.", {"date": "2025-03-04"}, True),
+        ("Meta invested in Scale AI on March 4.", {"date": "2025-03-04"}, True),
+        ("Meta invested in Scale AI on March 5.", {"date": "2025-03-04"}, False),
+        ("Meta invested in Scale AI on 5 March.", {"date": "2025-03"}, True),
+        ("Meta invested in Scale AI in March 2025.", {"date": "2025-03-04"}, False),
     ],
 )
 def test_values_are_supported_by_value_within_rounding(

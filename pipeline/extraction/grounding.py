@@ -69,8 +69,13 @@ _MONTH_NAMES = (
     "January|February|March|April|May|June|July|August|September|October|November|December|"
     "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
 )
+# A date as news text writes it: ISO ("2025-06-12"), day first ("12 June 2025", "12th of
+# June"), month first ("June 12, 2025", "June 2025", "June"), or a year.
 _DATE = re.compile(
-    rf"\b(?:(?:{_MONTH_NAMES})\.?(?:\s+\d{{1,2}}(?:st|nd|rd|th)?,?)?(?:\s+\d{{4}})?|\d{{4}})\b"
+    r"\b(?:\d{4}-\d{2}(?:-\d{2})?"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:{_MONTH_NAMES})\.?(?:,?\s+\d{{4}})?"
+    rf"|(?:{_MONTH_NAMES})\.?(?:\s+\d{{1,2}}(?:st|nd|rd|th)?,?)?(?:\s+\d{{4}})?"
+    r"|\d{4})\b"
 )
 _YEAR = re.compile(r"\b(1[6-9]\d\d|20\d\d|2100)\b")
 # How a title is written when its normal form is not: "CEO" as "chief executive officer",
@@ -317,20 +322,23 @@ def _money_agrees(value: float) -> Callable[[re.Match[str]], bool]:
 
 def _date_agrees(date: str) -> Callable[[re.Match[str]], bool]:
     """A date mention agrees at the record's granularity; a month written without its year
-    ("in March") states the month of a date whose year the article leaves implicit."""
+    ("in March", "June 12", "12 June") states the month (and the day, when written) of a date
+    whose year the article leaves implicit."""
 
     def accept(match: re.Match[str]) -> bool:
-        written = match.group(0)
+        written = match.group(0).replace(" of ", " ")
         try:
             mention = parse_date(written)
         except ValueError:
-            if not re.match(_MONTH_NAMES, written) or len(date) < 7:
+            if len(date) < 7:
                 return False
             try:
-                month = parse_date(f"{written} 2000")[5:7]
+                # The year is a stand-in: only the month and the day are compared.
+                month_day = parse_date(f"{written} 2000")[5:]
             except ValueError:
                 return False
-            return date[5:7] == month
+            same_day = len(date) < 10 or month_day[3:] in ("", date[8:])
+            return month_day[:2] == date[5:7] and same_day
         return len(mention) >= len(date) and mention[: len(date)] == date
 
     return accept
