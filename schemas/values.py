@@ -204,6 +204,8 @@ _RANGE_RE = re.compile(
     rf"^\s*(?:-|to|and)\s*(?:{_SYMBOL})?\s*(?:{_NUMBER})(?=\s*-?\s*(?:{_SCALE})\b)", re.I
 )
 _PERCENT_SIGN = r"\s*(?:%|percent\b|per\s+cent\b|pct\b)"
+# A percent as an article writes it: "49%", "49 percent", "49-percent", "49 per cent", "49 pct".
+PERCENT_MENTION = re.compile(r"(\d+(?:\.\d+)?)-?" + _PERCENT_SIGN, re.I)
 _PERCENT_AFTER_RE = re.compile(r"(?:\s*(?:-|to)\s*(?:" + _NUMBER + r"))?" + _PERCENT_SIGN, re.I)
 
 
@@ -347,17 +349,16 @@ def parse_amount(text: str) -> float:
     return _find_amount(_clean(text)).value
 
 
-_MENTION_RE = re.compile(rf"({_NUMBER})(?:\s?-?\s?({_SCALE})\b)?", re.I)
+# An amount as an article writes it: an optional currency ("$", "US$", "EUR "), the number, and
+# the scale word after it ("14.3 bln", "$1.3bn", "25mm"); what grounding checks a value against.
+AMOUNT_MENTION = re.compile(rf"(?:{_PREFIX}\s?)?({_NUMBER})(?:\s?-?\s?({_SCALE})\b)?", re.I)
 
 
-def amounts_in(text: str) -> list[float]:
-    """Every amount a text mentions, in units: each number times the scale word written after
-    it ("$14 billion" -> 1.4e10, "a 49% stake" -> 49.0). Currencies and hedges are not read:
-    this is what grounding checks a value against, for a whole article at once."""
-    return [
-        float(number.replace(",", "")) * (_SCALES[scale.lower()] if scale else 1.0)
-        for number, scale in _MENTION_RE.findall(text)
-    ]
+def mention_amount(match: re.Match[str]) -> float:
+    """The amount an AMOUNT_MENTION match stands for, in units: "$14 billion" -> 1.4e10,
+    "49" -> 49.0 (currencies and hedges are not read)."""
+    number, scale = match.group(1), match.group(2)
+    return float(number.replace(",", "")) * (_SCALES[scale.lower()] if scale else 1.0)
 
 
 def parse_money(text: str) -> dict[str, float | str]:
@@ -417,6 +418,17 @@ MONTHS = {
 }
 # \b so that "dismay 2024" is not May 2024.
 _MONTH = r"\b(" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?"
+# A month's name as running text writes it: capitalized, so that "may" the verb is no month.
+_MONTH_NAME = "|".join(name.capitalize() for name in sorted(MONTHS, key=len, reverse=True))
+# A date as news text writes it, for grounding to find: ISO ("2025-06-12"), day first
+# ("12 June 2025", "12th of June"), month first ("June 12, 2025", "June 2025", "June"), or a
+# year alone. parse_date reads each (with " of " dropped; a stand-in year for one without).
+DATE_MENTION = re.compile(
+    r"\b(?:\d{4}-\d{2}(?:-\d{2})?"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:{_MONTH_NAME})\.?(?:,?\s+\d{{4}})?"
+    rf"|(?:{_MONTH_NAME})\.?(?:\s+\d{{1,2}}(?:st|nd|rd|th)?,?)?(?:\s+\d{{4}})?"
+    r"|\d{4})\b"
+)
 # A time of day after an ISO date ("2025-06-11T10:30:00Z") is dropped: deals are dated by day.
 _ISO_DATE_RE = re.compile(
     r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2})(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?"

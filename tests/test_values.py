@@ -8,6 +8,10 @@ from __future__ import annotations
 import pytest
 
 from schemas.values import (
+    AMOUNT_MENTION,
+    DATE_MENTION,
+    PERCENT_MENTION,
+    mention_amount,
     parse_amount,
     parse_currency,
     parse_date,
@@ -213,3 +217,43 @@ def test_parse_date(phrase: str, iso: str) -> None:
 def test_parse_date_rejects_what_is_not_a_calendar_date(phrase: str) -> None:
     with pytest.raises(ValueError):
         parse_date(phrase)
+
+
+# The mentions grounding looks for in an article: each as written, and its amount.
+@pytest.mark.parametrize(
+    ("text", "written", "amount"),
+    [
+        ("Meta pays $14.3 billion for it.", "$14.3 billion", 14.3 * BILLION),
+        ("Meta pays US$14,300,000,000.", "US$14,300,000,000", 14.3 * BILLION),
+        ("a $14.3 bln deal", "$14.3 bln", 14.3 * BILLION),
+        ("EUR 25mm in fees", "EUR 25mm", 25 * MILLION),
+        ("Rs 500 crore", "Rs 500 crore", 5 * BILLION),
+        ("a $5-billion round", "$5-billion", 5 * BILLION),
+    ],
+)
+def test_amount_mentions_are_read_with_their_scale(text: str, written: str, amount: float) -> None:
+    match = AMOUNT_MENTION.search(text)
+    assert match is not None and match.group(0) == written
+    assert mention_amount(match) == pytest.approx(amount)
+
+
+def test_percent_mentions_in_the_ways_news_writes_them() -> None:
+    text = "49%, 49 percent, a 49-percent stake, 49 per cent, 49 pct, 49.5%; not 49 people"
+    found = [match.group(1) for match in PERCENT_MENTION.finditer(text)]
+    assert found == ["49", "49", "49", "49", "49", "49.5"]
+
+
+def test_date_mentions_month_first_day_first_iso_and_years() -> None:
+    text = (
+        "On June 12, 2025 (12 June 2025; the 12th of June; 2025-06-12) Meta, which may "
+        "invest in May, said in 2024"
+    )
+    found = [match.group(0) for match in DATE_MENTION.finditer(text)]
+    assert found == [
+        "June 12, 2025",
+        "12 June 2025",
+        "12th of June",
+        "2025-06-12",
+        "May",
+        "2024",
+    ]

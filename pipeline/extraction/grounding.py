@@ -40,44 +40,18 @@ from schemas.records import (
     ValueSpan,
     record_label,
 )
-from schemas.values import parse_date
+from schemas.values import (
+    AMOUNT_MENTION,
+    DATE_MENTION,
+    PERCENT_MENTION,
+    mention_amount,
+    parse_date,
+)
 
 FUZZY_MIN_SCORE = 90.0
 MONEY_REL_TOL = 0.005  # a value must be the article's number, give or take rounding
 
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "“": '"', "”": '"', "„": '"', "′": "'"})
-_SCALE_WORDS = {
-    "thousand": 1e3,
-    "k": 1e3,
-    "million": 1e6,
-    "mn": 1e6,
-    "m": 1e6,
-    "billion": 1e9,
-    "bn": 1e9,
-    "b": 1e9,
-    "trillion": 1e12,
-    "tn": 1e12,
-}
-# An amount as written: an optional currency sign, the number, an optional scale word.
-_MONEY = re.compile(
-    r"(?:(?:US|HK|C|A|S|R)?\$|€|£|¥|₹)?\s?(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
-    r"(?:\s?-?\s?(thousand|million|billion|trillion|bn|mn|tn|[kmb])\b)?",
-    re.IGNORECASE,
-)
-_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s?(?:%|percent\b|per cent\b)", re.IGNORECASE)
-_MONTH_NAMES = (
-    "January|February|March|April|May|June|July|August|September|October|November|December|"
-    "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
-)
-# A date as news text writes it: ISO ("2025-06-12"), day first ("12 June 2025", "12th of
-# June"), month first ("June 12, 2025", "June 2025", "June"), or a year.
-_DATE = re.compile(
-    r"\b(?:\d{4}-\d{2}(?:-\d{2})?"
-    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:{_MONTH_NAMES})\.?(?:,?\s+\d{{4}})?"
-    rf"|(?:{_MONTH_NAMES})\.?(?:\s+\d{{1,2}}(?:st|nd|rd|th)?,?)?(?:\s+\d{{4}})?"
-    r"|\d{4})\b"
-)
-_YEAR = re.compile(r"\b(1[6-9]\d\d|20\d\d|2100)\b")
 # How a title is written when its normal form is not: "CEO" as "chief executive officer",
 # "co-founder" as "founded by", "head of <unit>" as "lead <unit>".
 _TITLE_VARIANTS: dict[str, tuple[str, ...]] = {
@@ -310,14 +284,8 @@ def title_forms(title: str) -> list[str]:
     return forms
 
 
-def _money_value(match: re.Match[str]) -> float:
-    number = float(match.group(1).replace(",", ""))
-    scale = match.group(2)
-    return number * _SCALE_WORDS[scale.lower()] if scale else number
-
-
 def _money_agrees(value: float) -> Callable[[re.Match[str]], bool]:
-    return lambda m: abs(_money_value(m) - value) <= MONEY_REL_TOL * max(value, _money_value(m))
+    return lambda m: abs(mention_amount(m) - value) <= MONEY_REL_TOL * max(value, mention_amount(m))
 
 
 def _date_agrees(date: str) -> Callable[[re.Match[str]], bool]:
@@ -547,14 +515,14 @@ class _Grounder:
             money = getattr(deal, name)
             if money is not None:
                 agrees = _money_agrees(money.value)
-                find = self._pattern(_MONEY, agrees)
+                find = self._pattern(AMOUNT_MENTION, agrees)
                 update[name] = money if check.value(name, money, find) else None
         if deal.stake_percent is not None:
             stake = deal.stake_percent
-            find = self._pattern(_PERCENT, lambda m: abs(float(m.group(1)) - stake) < 0.05)
+            find = self._pattern(PERCENT_MENTION, lambda m: abs(float(m.group(1)) - stake) < 0.05)
             update["stake_percent"] = stake if check.value("stake_percent", stake, find) else None
         if deal.date is not None:
-            find = self._pattern(_DATE, _date_agrees(deal.date))
+            find = self._pattern(DATE_MENTION, _date_agrees(deal.date))
             update["date"] = deal.date if check.value("date", deal.date, find) else None
         self._count("deal", check)
         return check.finish(**update)
