@@ -94,6 +94,10 @@ def normalize_company(name: str) -> str:
     return " ".join(words)
 
 
+# What may follow a surname (folded): "Jr.", "Sr.", "III".
+GENERATIONAL_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv"})
+
+
 @lru_cache(maxsize=1 << 16)
 def normalize_person(name: str) -> str:
     """A person's name without honorifics: "Dr. Lucy Guo" -> "lucy guo"."""

@@ -10,7 +10,7 @@ from array import array
 
 import pytest
 
-from pipeline.extraction.grounding import Article, ground, normalize
+from pipeline.extraction.grounding import Article, ground, normalize, person_forms
 from schemas.records import DocumentExtraction
 
 TEXT = (
@@ -425,6 +425,28 @@ def test_title_variant_supports_a_normal_form_title() -> None:
     cfo = {**person, "roles": [{"title": "CFO", "organization": "Meta"}]}
     grounded, findings = ground(record(people=[cfo]), text, "strict")
     assert grounded.people[0].roles == [] and [f.field for f in findings] == ["roles[0].title"]
+
+
+@pytest.mark.parametrize(
+    ("name", "forms"),
+    [
+        ("Alexandr Wang", ["Alexandr Wang", "Wang"]),
+        ("Martin Luther King Jr.", ["Martin Luther King Jr.", "King"]),
+        ("John D. Rockefeller III", ["John D. Rockefeller III", "Rockefeller"]),
+        ("Madonna", ["Madonna"]),
+    ],
+)
+def test_a_surname_is_the_last_word_before_a_generational_suffix(
+    name: str, forms: list[str]
+) -> None:
+    assert person_forms(name) == forms
+
+
+def test_a_suffix_alone_does_not_support_a_name() -> None:
+    text = "Robert Smith Jr. joined Meta."
+    person = {"name": "Alan Jones Jr.", "evidence": evidence(text)}
+    grounded, findings = ground(record(people=[person]), text, "strict")
+    assert grounded.people == [] and [f.field for f in findings] == ["name"]
 
 
 def test_person_named_by_surname_and_company_facts_in_quotes() -> None:

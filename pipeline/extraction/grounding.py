@@ -28,7 +28,13 @@ from typing import Any, Literal
 from rapidfuzz import fuzz
 
 from pipeline.settings import Grounding
-from schemas.normalize import LEGAL_SUFFIXES, fold, normalize_company, normalize_title
+from schemas.normalize import (
+    GENERATIONAL_SUFFIXES,
+    LEGAL_SUFFIXES,
+    fold,
+    normalize_company,
+    normalize_title,
+)
 from schemas.records import (
     Company,
     Deal,
@@ -268,8 +274,12 @@ def name_forms(name: str) -> list[str]:
 
 
 def person_forms(name: str) -> list[str]:
-    """A person's full name, then the surname alone ("Alexandr Wang" -> "Wang")."""
+    """A person's full name, then the surname alone ("Alexandr Wang" -> "Wang"); a generational
+    suffix is not a surname ("Martin Luther King Jr." -> "King": a "Jr." anywhere would
+    support any name ending in one)."""
     words = name.split()
+    while len(words) > 1 and fold(words[-1]) in GENERATIONAL_SUFFIXES:
+        words.pop()
     return [name.strip(), words[-1]] if len(words) > 1 else [name.strip()]
 
 
