@@ -362,3 +362,39 @@ def test_rejected_key_midway_keeps_finished_documents(tmp_path: Path) -> None:
     assert records(tmp_path / "run") == ids[:2]
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["documents"]["ok"] == 2 and manifest["documents"]["failed"] == 0
+
+
+# -- A 200 that is no chat completion, and usage of another shape ---------------------------
+@pytest.mark.parametrize(
+    ("body", "excerpt"),
+    [("<html>proxy page</html>", "'<html>proxy page</html>'"), ("", "''"), ("[1, 2]", "'[1, 2]'")],
+    ids=["an HTML page", "an empty body", "a JSON array"],
+)
+def test_a_200_without_a_chat_completion_fails_the_document_with_what_came_back(
+    tmp_path: Path, body: str, excerpt: str
+) -> None:
+    ids = write_docs(tmp_path / "docs", 2)
+    script = ScriptByMarker({ids[0]: [Status(200, body=body)]}, Reply(ANSWER))
+    with FakeOpenAI(script) as server:
+        manifest = extract_in_process(fake_settings(server.base_url, tmp_path), tmp_path / "run")
+    assert manifest["documents"]["ok"] == 1
+    reason = "the model endpoint answered without a chat completion: " + excerpt
+    assert errors_jsonl(tmp_path / "run") == {ids[0]: reason}
+
+
+@pytest.mark.parametrize("count", ["many", -5, 10**30, 1.5, None], ids=repr)
+def test_an_odd_token_count_counts_as_none_and_keeps_the_answer(
+    tmp_path: Path, count: object, recwarn: pytest.WarningsRecorder
+) -> None:
+    usage = {"prompt_tokens": count, "completion_tokens": 7, "total_tokens": 7}
+    write_docs(tmp_path / "docs", 1)
+    with FakeOpenAI(Reply(ANSWER, usage=usage)) as server:  # type: ignore[arg-type]
+        manifest = extract_in_process(fake_settings(server.base_url, tmp_path), tmp_path / "run")
+    assert manifest["documents"]["ok"] == 1
+    assert (manifest["run"]["tokens_in"], manifest["run"]["tokens_out"]) == (0, 7)
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+    with ResponseCache(tmp_path / "cache.sqlite") as cache:
+        [entry] = cache.entries()
+    # The raw response is kept as the server sent it; the count it stored is none.
+    assert entry.raw_response["usage"]["prompt_tokens"] == count
+    assert entry.prompt_tokens == 0

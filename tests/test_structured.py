@@ -19,7 +19,13 @@ from pipeline.batch.collect import parse_answer
 from pipeline.extraction import constrained
 from pipeline.extraction.response import ArticleExtraction, schema_sha256
 from pipeline.providers.base import chat_completion_poster
-from pipeline.providers.structured import ResponseFormats, ask_structured, validate_answer
+from pipeline.providers.structured import (
+    MAX_TOKENS,
+    ResponseFormats,
+    ask_structured,
+    token_count,
+    validate_answer,
+)
 from tests.fake_openai import FakeOpenAI, RecordedRequest, Reply, Script, wire
 
 VALID = json.dumps(
@@ -206,3 +212,22 @@ def test_answers_are_validated_strictly_as_instructor_validates_them() -> None:
         validate_answer(completion, ArticleExtraction)
     with pytest.raises(ValidationError, match="founded_year"):
         parse_answer(completion, ArticleExtraction)
+
+
+@pytest.mark.parametrize(
+    ("value", "count"),
+    [
+        (0, 0),
+        (1234, 1234),
+        (MAX_TOKENS, MAX_TOKENS),
+        (MAX_TOKENS + 1, 0),
+        (-1, 0),
+        (True, 0),
+        (1.0, 0),
+        ("12", 0),
+        (None, 0),
+        ([3], 0),
+    ],
+)
+def test_token_count_takes_only_a_count_of_tokens(value: object, count: int) -> None:
+    assert token_count(value) == count

@@ -20,14 +20,12 @@ from pipeline.batch.ledger import Ledger, Part
 from pipeline.engine import Session
 from pipeline.extraction.documents import read_document
 from pipeline.failures import describe_failure, redact
-from pipeline.providers.structured import validate_answer
+from pipeline.providers.structured import token_count, validate_answer
 from pipeline.store.cache import CacheEntry, row_of
 
 EXPIRED_CODE = "batch_expired"
 # Rows written to the ledger (and entries to the cache) per transaction.
 CHUNK = 5_000
-# More tokens than any request is billed; SQLite's integers end at 2**63.
-MAX_TOKENS = 2**53
 
 
 def _error_reason(line: dict[str, Any]) -> tuple[str, str]:
@@ -72,16 +70,11 @@ def _outcome(line: dict[str, Any]) -> tuple[str, str | None, str | None, int, in
     response = response if isinstance(response, dict) else {}
     body = response.get("body")
     usage = body.get("usage") if isinstance(body, dict) else None
-    tokens = _tokens(usage, "prompt_tokens"), _tokens(usage, "completion_tokens")
+    usage = usage if isinstance(usage, dict) else {}
+    tokens = token_count(usage.get("prompt_tokens")), token_count(usage.get("completion_tokens"))
     if response.get("status_code") == 200 and not line.get("error") and isinstance(body, dict):
         return "answered", None, json.dumps(body), *tokens
     return *_error_reason(line), None, *tokens
-
-
-def _tokens(usage: Any, name: str) -> int:
-    value = usage.get(name) if isinstance(usage, dict) else None
-    valid = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKENS
-    return value if valid else 0
 
 
 def read_results(ledger: Ledger, client: BatchClient, part: Part, batch: Batch) -> None:
@@ -198,8 +191,8 @@ def validate_answers(ledger: Ledger, session: Session) -> int:
                         request=request.describe(),
                         raw_response=body,
                         record=parsed.model_dump(mode="json"),
-                        prompt_tokens=usage.prompt_tokens if usage else 0,
-                        completion_tokens=usage.completion_tokens if usage else 0,
+                        prompt_tokens=token_count(getattr(usage, "prompt_tokens", None)),
+                        completion_tokens=token_count(getattr(usage, "completion_tokens", None)),
                         latency_s=0.0,
                         created_at=created_at,
                         server_model=completion.model,

@@ -329,7 +329,9 @@ class Extractor:
             key=key,
             doc_id=request.doc_id,
             request=request.describe(),
-            raw_response=completion.model_dump(mode="json"),
+            # As the server sent it: a field of an unexpected type (usage as text) is kept,
+            # not warned about on stderr.
+            raw_response=completion.model_dump(mode="json", warnings=False),
             record=answer.parsed.model_dump(mode="json"),
             prompt_tokens=answer.prompt_tokens,
             completion_tokens=answer.completion_tokens,

@@ -25,6 +25,7 @@ from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 
 from pipeline.providers.base import json_schema_response_format
+from schemas.errors import DocumentError
 
 Create = Callable[..., Awaitable[ChatCompletion]]
 # What instructor's JSON_SCHEMA mode tells the model after an answer that did not validate.
@@ -59,6 +60,23 @@ class NoChoices(ValueError):
     """A completion without choices: nothing to validate (re-asked like an invalid answer)."""
 
 
+class NotACompletion(DocumentError):
+    """A 200 answer whose body is no chat completion (a proxy's page, an empty body, a JSON
+    array): the document fails with an excerpt of what came back."""
+
+
+# More tokens than any call is billed; SQLite's integers end at 2**63.
+MAX_TOKENS = 2**53
+
+
+def token_count(value: object) -> int:
+    """A usage count as the server reported it, or 0 when it is no count of tokens (text, a
+    fraction, negative, past MAX_TOKENS): an odd usage must neither fail a valid answer nor
+    subtract from the run's spend."""
+    valid = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKENS
+    return value if valid else 0
+
+
 @dataclass(frozen=True)
 class StructuredAnswer:
     """A validated answer, the completion it came from, and the tokens of every attempt."""
@@ -77,9 +95,8 @@ class _Usage:
 
     def add(self, completion: ChatCompletion) -> None:
         usage = completion.usage
-        if usage is not None:
-            self.prompt_tokens += usage.prompt_tokens
-            self.completion_tokens += usage.completion_tokens
+        self.prompt_tokens += token_count(getattr(usage, "prompt_tokens", None))
+        self.completion_tokens += token_count(getattr(usage, "completion_tokens", None))
 
     def as_completion_usage(self) -> CompletionUsage:
         return CompletionUsage(
@@ -145,6 +162,11 @@ async def ask_structured(
     completion: ChatCompletion | None = None
     for attempt in range(1, attempts + 1):
         completion = await create(**request)
+        if not isinstance(completion, ChatCompletion):
+            # openai's client hands back the text, or the JSON value, of a body it cannot read.
+            raise NotACompletion(
+                f"the model endpoint answered without a chat completion: {str(completion)[:200]!r}"
+            )
         usage.add(completion)
         try:
             parsed = validate_answer(completion, response_model)
