@@ -398,3 +398,25 @@ def test_an_odd_token_count_counts_as_none_and_keeps_the_answer(
     # The raw response is kept as the server sent it; the count it stored is none.
     assert entry.raw_response["usage"]["prompt_tokens"] == count
     assert entry.prompt_tokens == 0
+
+
+COMPLETION = {"id": "c", "object": "chat.completion", "created": 1, "model": "fake-model"}
+
+
+@pytest.mark.parametrize(
+    "choices",
+    ["x", [None], [{"index": 0, "finish_reason": "stop", "message": None}]],
+    ids=["choices as text", "a null choice", "a null message"],
+)
+def test_a_completion_without_a_readable_choice_is_reasked_then_fails(
+    tmp_path: Path, choices: object
+) -> None:
+    write_docs(tmp_path / "docs", 1)
+    with FakeOpenAI(Status(200, body={**COMPLETION, "choices": choices})) as server:
+        manifest = extract_in_process(fake_settings(server.base_url, tmp_path), tmp_path / "run")
+        assert len(server.chat_requests) == 3  # the first ask and max_retries re-asks
+    assert manifest["documents"]["failed"] == 1
+    [reason] = errors_jsonl(tmp_path / "run").values()
+    assert (
+        reason == "invalid response after 3 attempt(s): the completion has no choice with a message"
+    )

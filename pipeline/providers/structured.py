@@ -21,7 +21,8 @@ from typing import Any
 
 from instructor.core import FailedAttempt, IncompleteOutputException, InstructorRetryException
 from openai.types import CompletionUsage
-from openai.types.chat import ChatCompletion
+from openai.types.chat import ChatCompletion, ChatCompletionMessage
+from openai.types.chat.chat_completion import Choice
 from pydantic import BaseModel, ValidationError
 
 from pipeline.providers.base import json_schema_response_format
@@ -111,17 +112,29 @@ def validate_answer(completion: ChatCompletion, response_model: type[BaseModel])
     reads it: the message content validated strictly as JSON. Raises IncompleteOutputException
     for an answer cut at max_tokens, ValidationError for one that does not validate and
     NoChoices for a completion without an answer."""
-    if not completion.choices:
-        raise NoChoices("the completion has no choices")
-    choice = completion.choices[0]
+    choice = _first_choice(completion)
+    if choice is None:
+        raise NoChoices("the completion has no choice with a message")
     if choice.finish_reason == "length":
         raise IncompleteOutputException(last_completion=completion)
     return response_model.model_validate_json(choice.message.content or "", strict=True)
 
 
+def _first_choice(completion: ChatCompletion) -> Choice | None:
+    """The completion's first choice when it has a message; openai's client builds the
+    completion without validating it, so a server's `"choices": "x"` or `"message": null`
+    arrives as it was sent."""
+    choices = completion.choices
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    if isinstance(choice, Choice) and isinstance(choice.message, ChatCompletionMessage):
+        return choice
+    return None
+
+
 def _reask_messages(completion: ChatCompletion, error: Exception) -> list[dict[str, Any]]:
     """The assistant's invalid answer as instructor dumps it, and the correction request."""
-    message = completion.choices[0].message if completion.choices else None
+    choice = _first_choice(completion)
+    message = choice.message if choice is not None else None
     assistant: dict[str, Any] = {
         "role": message.role if message else "assistant",
         "content": (message.content if message else None) or "",
