@@ -94,14 +94,17 @@ def read_results(ledger: Ledger, client: BatchClient, part: Part, batch: Batch) 
             )
         pending.clear()
 
-    unread: list[str] = []
+    # Lines that could not be read: how many, and the first (a count, so that a file of
+    # garbage costs no memory per line).
+    unread, first_unread = 0, ""
     for file_id in (batch.output_file_id, batch.error_file_id):
         if not file_id:
             continue
         for number, raw in enumerate(client.lines(file_id), start=1):
             line = _result_line(raw)
             if isinstance(line, str):
-                unread.append(f"line {number} of {file_id}: {line}")
+                unread += 1
+                first_unread = first_unread or f"line {number} of {file_id}: {line}"
                 continue
             pending.append((*_outcome(line), line["custom_id"], part.part))
             if len(pending) >= CHUNK:
@@ -117,7 +120,7 @@ def read_results(ledger: Ledger, client: BatchClient, part: Part, batch: Batch) 
     else:
         leftover, reason = "missing", "in neither the output nor the error file of its batch"
     if unread:
-        reason += f"; {len(unread)} line(s) of them could not be read (first: {unread[0]})"
+        reason += f"; {unread} line(s) of them could not be read (first: {first_unread})"
     with db:
         db.execute(
             "UPDATE requests SET status = ?, reason = ? WHERE part = ? AND status = 'submitted'",
