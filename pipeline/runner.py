@@ -51,6 +51,7 @@ from pipeline.store.run_dir import (
     write_record,
     write_tables,
 )
+from pipeline.store.run_files import JsonFileError, read_json_file
 from pipeline.store.run_lock import run_dir_lock
 from schemas.errors import DealxError, InputError
 from schemas.records import Support
@@ -645,10 +646,10 @@ def _earlier_manifest(run_dir: Path) -> dict[str, Any] | None:
     """The manifest an earlier invocation wrote, or None when it cannot be read as a JSON
     object (cut short, emptied, not UTF-8); FileNotFoundError when there is none."""
     try:
-        manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError, RecursionError):  # RecursionError: nested past the stack
+        manifest = read_json_file(run_dir / "manifest.json")
+    except JsonFileError as exc:
+        if isinstance(exc.__cause__, FileNotFoundError):
+            raise exc.__cause__ from None
         return None
     return manifest if isinstance(manifest, dict) else None
 
