@@ -86,6 +86,16 @@ def assert_adds_up(manifest: dict[str, Any]) -> None:
     assert sum(batch[status] for status in named) == batch["requests"]
 
 
+def running_batch(server: FakeOpenAI, tmp_path: Path) -> Path:
+    """A run whose one batch (2 requests) the fake keeps running (a server whose BatchPlan
+    ends batches after 1,000 polls)."""
+    write_docs(tmp_path / "docs", 2)
+    run = tmp_path / "run"
+    with pytest.raises(BatchPending, match="still in running batches"):
+        extract_batch(fake_settings(server.base_url, tmp_path), run, wait=False)
+    return run
+
+
 def test_batch_lines_are_the_live_requests(tmp_path: Path) -> None:
     write_docs(tmp_path / "docs", 2)
     with FakeOpenAI(Reply(ANSWER)) as server:
@@ -249,11 +259,8 @@ def test_a_batch_that_fails_validation_fails_every_request_with_the_reason(tmp_p
 
 
 def test_cancel_ends_unfinished_requests_failed(tmp_path: Path) -> None:
-    write_docs(tmp_path / "docs", 2)
     with FakeOpenAI(Reply(ANSWER), batch_plan=BatchPlan(polls=1000)) as server:
-        settings = fake_settings(server.base_url, tmp_path)
-        with pytest.raises(BatchPending):
-            extract_batch(settings, tmp_path / "run", wait=False)
+        running_batch(server, tmp_path)
         assert batch_status(tmp_path / "run").parts[0]["status"] == "in_progress"
         assert cancel_batch(tmp_path / "run") == ["batch_fake0"]
         assert posts(server, f"{BATCHES_PATH}/batch_fake0/cancel") == 1
@@ -294,13 +301,10 @@ def test_a_damaged_record_is_written_again_from_the_batch_answers(tmp_path: Path
 
 
 def test_a_live_run_into_a_batch_still_out_is_refused_before_any_call(tmp_path: Path) -> None:
-    write_docs(tmp_path / "docs", 2)
     with FakeOpenAI(Reply(ANSWER), batch_plan=BatchPlan(polls=1000)) as server:
-        settings = fake_settings(server.base_url, tmp_path)
-        with pytest.raises(BatchPending):
-            extract_batch(settings, tmp_path / "run", wait=False)
+        run = running_batch(server, tmp_path)
         with pytest.raises(InputError, match=r"its batch is still out \(2 request"):
-            extract_in_process(settings, tmp_path / "run")
+            extract_in_process(fake_settings(server.base_url, tmp_path), run)
         assert server.chat_requests == []
     assert not list((tmp_path / "run" / "records").glob("*.json"))
 

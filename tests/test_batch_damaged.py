@@ -21,7 +21,7 @@ from pipeline.batch.run import (
     run_settings,
 )
 from pipeline.settings import load_settings
-from schemas.errors import EXIT_USAGE, BatchPending, ConfigError, InputError
+from schemas.errors import EXIT_USAGE, ConfigError, InputError
 from tests.dealx_process import (
     ANSWER,
     dealx_env,
@@ -31,7 +31,7 @@ from tests.dealx_process import (
     write_docs,
 )
 from tests.fake_openai import BATCHES_PATH, FILES_PATH, BatchPlan, FakeOpenAI, Reply
-from tests.test_batch import documents, posts
+from tests.test_batch import documents, posts, running_batch
 
 FAST = 0.01
 
@@ -60,15 +60,6 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
     "other program": (_other_program, "not a dealx batch ledger \\(table parts has no column"),
     "empty": (_empty, "not a dealx batch ledger \\(it records no batch\\)"),
 }
-
-
-def running_batch(server: FakeOpenAI, tmp_path: Path) -> Path:
-    """A run whose one batch (2 requests) the fake keeps running."""
-    write_docs(tmp_path / "docs", 2)
-    run = tmp_path / "run"
-    with pytest.raises(BatchPending, match="still in running batches"):
-        extract_batch(fake_settings(server.base_url, tmp_path), run, wait=False)
-    return run
 
 
 @pytest.mark.parametrize("damage", DAMAGE)
